@@ -1,0 +1,202 @@
+"""The ``newsrag`` command: ingest, ask, stats, remove, eval, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rag.errors import RagError
+
+EPILOG = """examples:
+  newsrag ingest articles.jsonl feeds/ https://example.org/rss.xml
+  newsrag ask "When will the S-400 systems be fully installed in Turkey?"
+  newsrag ask "What happened in Mecca?" --as-of 2015-09-30 --source Wikinews --json
+  newsrag stats
+  newsrag eval tests/data/questions.jsonl --report report.json
+  newsrag serve --port 7860
+
+The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except RagError as err:
+        print(f"newsrag: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("newsrag: interrupted; what was committed before stays in the index", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="newsrag", description="Answer questions over news articles, with citations.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens inside")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # noqa: ANN001
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--index", help="index directory (default: $NEWSRAG_INDEX or ./index)")
+        c.set_defaults(run=run)
+        return c
+
+    c = command("ingest", "read articles from files, directories or http(s) URLs into the index", _ingest)
+    c.add_argument("inputs", nargs="+", metavar="PATH_OR_URL",
+                   help="JSONL (id,title,text,url,published,source,author), .txt, .html, RSS/Atom .xml, a directory, "
+                        "or a URL of a page or feed")
+    c.add_argument("--model", help="sentence-transformers model name or path (default all-MiniLM-L6-v2, offline)")
+    c.add_argument("--dense-passages", type=int, metavar="N",
+                   help="give dense vectors to the first N passages of each article only (0 = all)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = command("ask", "answer a question from the indexed articles", _ask)
+    c.add_argument("question")
+    _filters(c)
+    c.add_argument("--choices", nargs="+", metavar="OPTION", help="pick one of these options")
+    c.add_argument("--history", action="append", default=[], metavar="QUESTION",
+                   help="an earlier question of the conversation (repeat, oldest first) for follow-ups")
+    c.add_argument("--json", action="store_true", help="print JSON: answer, citations, sources, abstained, ...")
+
+    c = command("stats", "show what is indexed", _stats)
+    c.add_argument("--json", action="store_true", help="print JSON")
+
+    c = command("remove", "remove articles by id, url, source or published date range", _remove)
+    c.add_argument("--id", dest="ids", action="append", default=[], metavar="ARTICLE_ID")
+    c.add_argument("--url", dest="urls", action="append", default=[])
+    c.add_argument("--source", dest="sources", action="append", default=[])
+    c.add_argument("--since", help="published on or after YYYY-MM-DD")
+    c.add_argument("--until", help="published on or before YYYY-MM-DD")
+
+    c = command("eval", "run a question set (JSONL) through the pipeline and print its metrics", _eval)
+    c.add_argument("questions", help="JSONL: question, answers, gold_doc_ids, answerable, as_of, choices, history")
+    c.add_argument("--corpus", action="append", default=[], metavar="PATH", help="ingest these articles first")
+    c.add_argument("--report", help="write the full JSON report here")
+    c.add_argument("--top-k", type=int, default=10, help="passages retrieved per question (default 10)")
+    c.add_argument("--failures", type=int, default=0, metavar="N", help="list the first N failed questions")
+    c.add_argument("--limit", type=int, help="only the first N questions")
+
+    c = command("serve", "run the chat app in the browser", _serve)
+    c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    c.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    return p
+
+
+def _filters(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--as-of", help="answer as of this date, YYYY-MM-DD (default today): later articles are ignored")
+    c.add_argument("--source", dest="sources", action="append", default=[], help="only this source (repeatable)")
+    c.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
+    c.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
+    c.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 10)")
+
+
+def _open(args: argparse.Namespace, create: bool = False, model: str | None = None):  # noqa: ANN202
+    from rag.pipeline import NewsIndex
+
+    return NewsIndex.open(args.index, model=model, create=create)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from rag.config import load_settings
+    from rag.pipeline import NewsIndex
+
+    settings = load_settings(args.index, args.model)
+    if args.dense_passages is not None:
+        settings = replace(settings, embed=replace(settings.embed, dense_passages=args.dense_passages))
+    index = NewsIndex.open(args.index, model=args.model, create=True, settings=settings)
+    bar = tqdm(desc="ingest", unit=" articles", disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
+
+    def progress(kind: str, articles: int, passages: int) -> None:
+        bar.update(articles)
+        progress.passages += passages
+        bar.set_postfix(passages=progress.passages)
+
+    progress.passages = 0
+    report = index.ingest(args.inputs, progress)
+    bar.close()
+    for problem in report.problems:
+        label = "skipped" if problem.skipped else "warning"
+        print(f"newsrag: {label}: {problem}", file=sys.stderr)
+    s = report.seconds
+    print(f"added {report.added} articles ({report.replaced} replaced, {report.unchanged} already indexed, "
+          f"{report.duplicates} duplicates skipped, {report.near_duplicates} near-duplicates grouped), "
+          f"{report.passages} passages, {report.embedded} embedded ({report.cache_hits} from cache) "
+          f"in {s['total']:.1f} s (parse {s['parse']:.1f}, split {s['split']:.1f}, embed {s['embed']:.1f}, "
+          f"write {s['write']:.1f})")
+    if report.failed:
+        print(f"newsrag: {report.failed} input(s) could not be ingested; the rest went in", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from rag.render import answer_text
+
+    index = _open(args)
+    answer = index.ask(args.question, as_of=args.as_of, history=args.history, choices=args.choices or (),
+                       sources=args.sources, since=args.since, until=args.until, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer_text(answer))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from rag.render import stats_text
+
+    stats = _open(args).stats()
+    print(json.dumps(stats, indent=2) if args.json else stats_text(stats))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    if not (args.ids or args.urls or args.sources or args.since or args.until):
+        raise RagError("say what to remove: --id, --url, --source, --since and/or --until")
+    removed = _open(args).remove(article_ids=args.ids, urls=args.urls, sources=args.sources, since=args.since,
+                                 until=args.until)
+    print(f"removed {len(removed)} article(s)" + (f": {', '.join(removed[:20])}" if removed else ""))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.evaluate import failure_text, failures, load_questions, report_table, run_eval
+
+    questions = load_questions(args.questions)[: args.limit]
+    index = _open(args, create=bool(args.corpus))
+    if args.corpus:
+        report = index.ingest(args.corpus)
+        print(f"corpus: {report.added} added, {report.unchanged} already indexed, {report.embedded} passages embedded",
+              file=sys.stderr)
+    with tqdm(total=len(questions), desc="eval", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
+        report = run_eval(index, questions, args.top_k, bar.update)
+    print(report_table(report))
+    if args.failures:
+        print("\nfailures:\n" + failure_text(failures(report, args.failures)))
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"report written to {args.report}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rag.app import serve
+
+    serve(args.index, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The templated answer composer: choose the sentences that answer, cite the passages they come from.
+
+Extractive and deterministic: candidate sentences from the retrieved passages are scored by the question's
+terms (weighted by how rare they are among the candidates, so 'installed' outweighs the 'S-400' every
+candidate shares), by whether they hold the kind of thing asked for (a date for "when", a number for "how
+many"...), and by the rank of their passage. Every marker [n] points at a passage that contains the sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag import templates as T
+from rag.chunk import sentence_spans
+from rag.dates import has_relative_date, human_date
+from rag.question import QuestionInfo, analyze, entities
+from rag.text import content_terms, normalize_answer, stem, tokens
+from rag.types import Answer, Citation, Hit, Source
+
+CANDIDATE_HITS = 8
+MAX_SENTENCE_WORDS = 45
+# Below this support (share of the question's weighted terms found in the best sentence and its passage) the
+# articles are taken not to answer. Calibrated with `bench/calibrate.py` on tests/data/questions.jsonl.
+ABSTAIN_BELOW = 0.42
+
+_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|october|"
+                   r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
+                   r"tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
+_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+                     r"thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens)\b",
+                     re.I)
+
+
+@dataclass
+class Candidate:
+    rank: int
+    hit: Hit
+    start: int  # offsets inside hit.passage.text
+    end: int
+    text: str
+    stems: frozenset[str]
+    score: float = 0.0
+    support: float = 0.0
+
+
+def compose(index, question: str, search_text: str, query, hits: list[Hit], choices: Sequence[str],  # noqa: ANN001
+            timings: dict[str, float]) -> Answer:
+    """The Answer for ``question`` from ``hits`` (best first)."""
+    info = analyze(search_text, tuple(choices))
+    base = {"question": question, "search_query": search_text, "timings": timings, "hits": tuple(hits)}
+    if not hits:
+        empty = index.store.counts()["articles"] == 0
+        return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
+    candidates = score_candidates(info, hits[:CANDIDATE_HITS])
+    if info.choices:
+        return _choice_answer(info, candidates, hits, base)
+    best = max(candidates, key=lambda c: c.score, default=None)
+    if best is None or best.support < ABSTAIN_BELOW:
+        return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
+    return _free_answer(info, candidates, best, base)
+
+
+def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]:
+    """Every sentence of the hits' passages, scored for ``info``."""
+    cands: list[Candidate] = []
+    for rank, hit in enumerate(hits):
+        text = hit.passage.text
+        for s, e in sentence_spans(text):
+            sentence = text[s:e].strip()
+            if len(sentence.split()) < 4:
+                continue
+            cands.append(Candidate(rank, hit, s, e, sentence, frozenset(stem(t) for t in content_terms(sentence))))
+    if not cands:
+        return cands
+    weights = _term_weights(info, cands)
+    total = sum(weights.values()) or 1.0
+    passage_stems: dict[int, frozenset[str]] = {}
+    top_score = hits[0].score or 1.0
+    for c in cands:
+        pid = c.hit.passage.passage_id
+        if pid not in passage_stems:
+            passage_stems[pid] = frozenset(stem(t) for t in content_terms(c.hit.article.title + " " + c.hit.passage.text))
+        own = sum(w for t, w in weights.items() if t in c.stems) / total
+        context = sum(w for t, w in weights.items() if t in passage_stems[pid]) / total
+        c.support = 0.6 * own + 0.4 * context
+        c.score = (c.support + _type_bonus(info, c.text) + 0.25 * (c.hit.score / top_score)
+                   - _shape_penalty(c.text))
+    return cands
+
+
+def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float]:
+    """IDF of each question stem among the candidate sentences: what every candidate shares tells little."""
+    n = len(cands)
+    weights = {}
+    for term in info.stems:
+        df = sum(term in c.stems for c in cands)
+        weights[term] = math.log(1 + n / (1 + df)) if df else math.log(1 + n)
+    return weights
+
+
+def _type_bonus(info: QuestionInfo, sentence: str) -> float:
+    kind = info.kind
+    if kind == "when":
+        return 0.2 if _DATE.search(sentence) else 0.0
+    if kind in ("how_many", "how_much"):
+        return 0.2 if _NUMBER.search(sentence) else 0.0
+    if kind in ("who", "where", "which"):
+        asked = {e.lower() for e in info.entities}
+        new = [e for e in entities(sentence) if e.lower() not in asked and not e[0].isdigit()]
+        return 0.15 if new else 0.0
+    return 0.0
+
+
+def _shape_penalty(sentence: str) -> float:
+    words = len(sentence.split())
+    penalty = 0.15 if sentence.rstrip("”\"' ").endswith("?") else 0.0
+    if words > 60:
+        penalty += 0.1
+    return penalty
+
+
+def trim(info: QuestionInfo, sentence: str) -> str:
+    """The part of a long sentence that answers: the best window of its clauses, at most MAX_SENTENCE_WORDS."""
+    if len(sentence.split()) <= MAX_SENTENCE_WORDS:
+        return sentence
+    clauses = [c for c in re.split(r"(?<=[;:–—])\s+|,\s+(?=(?:but|while|and|which|who|although)\b)", sentence) if c]
+    best, best_score = sentence, -1.0
+    for i in range(len(clauses)):
+        for j in range(i + 1, len(clauses) + 1):
+            window = " ".join(clauses[i:j])
+            if len(window.split()) > MAX_SENTENCE_WORDS:
+                break
+            found = {stem(t) for t in content_terms(window)}
+            score = len(info.stems & found) + _type_bonus(info, window) * 5 + len(window.split()) / 1000
+            if score > best_score:
+                best, best_score = window, score
+    best = best.strip(" ,;:–—")
+    return best if best.endswith((".", "!", "?", "”", '"')) else best + " ..."
+
+
+class _Cited:
+    """Numbers cited passages in order of first use; one Source per passage."""
+
+    def __init__(self) -> None:
+        self.sources: list[Source] = []
+        self.citations: list[Citation] = []
+        self._by_passage: dict[int, int] = {}
+
+    def cite(self, c: Candidate) -> str:
+        pid = c.hit.passage.passage_id
+        if pid not in self._by_passage:
+            n = len(self.sources) + 1
+            self._by_passage[pid] = n
+            self.sources.append(_source(c.hit, n, (c.start, c.end)))
+        n = self._by_passage[pid]
+        self.citations.append(Citation(n, c.hit.article.article_id, pid, c.text))
+        return T.marker(n)
+
+
+def _source(hit: Hit, n: int, highlight: tuple[int, int] | None) -> Source:
+    a = hit.article
+    return Source(n, a.article_id, a.title, a.source, a.published, a.url, hit.passage.text, hit.passage.passage_id,
+                  highlight, hit.copies)
+
+
+def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited) -> str:
+    text = trim(info, c.text)
+    mark = cited.cite(c)
+    if has_relative_date(text) and c.hit.article.published:
+        return T.DATED.format(sentence=text.rstrip(), marker=mark, source=c.hit.article.source or c.hit.article.title,
+                              date=human_date(c.hit.article.published))
+    return T.PLAIN.format(sentence=text.rstrip(), marker=mark)
+
+
+def _answer_tokens(info: QuestionInfo, sentence: str) -> set[str]:
+    if info.kind in ("how_many", "how_much"):
+        return {m.lower() for m in re.findall(r"\d[\d,.]*\d|\d", sentence)}
+    if info.kind == "when":
+        return {m[0].lower() for m in _DATE.finditer(sentence)}
+    asked = {e.lower() for e in info.entities}
+    return {e.lower() for e in entities(sentence) if e.lower() not in asked}
+
+
+def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, base: dict) -> Answer:
+    cited = _Cited()
+    parts = [_sentence(best, info, cited)]
+    key = _answer_tokens(info, best.text)
+    agree, differ = [], None
+    others = sorted((c for c in cands if c.hit.article.group_id != best.hit.article.group_id),
+                    key=lambda c: -c.score)
+    for c in others:
+        if c.support < max(ABSTAIN_BELOW, 0.7 * best.support):
+            continue
+        tokens_c = _answer_tokens(info, c.text)
+        if key and key & tokens_c and c.hit.article.article_id not in {a.hit.article.article_id for a in agree}:
+            agree.append(c)
+        elif differ is None and info.kind in ("how_many", "how_much") and key and tokens_c:
+            differ = c
+    second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
+                   and c.score >= 0.8 * best.score and c.text != best.text and c not in agree), None)
+    if differ is not None:
+        parts.append(T.DISAGREE.format(
+            first=trim(info, best.text).rstrip("."), first_source=best.hit.article.source or best.hit.article.title,
+            first_date=human_date(best.hit.article.published) or "undated", first_marker=cited.cite(best),
+            second=trim(info, differ.text).rstrip("."), second_source=differ.hit.article.source or differ.hit.article.title,
+            second_date=human_date(differ.hit.article.published) or "undated", second_marker=cited.cite(differ)))
+    elif second is not None:
+        parts.append(_sentence(second, info, cited))
+    if agree:
+        markers = "".join(cited.cite(c) for c in [best, *agree[:3]])
+        parts.append(T.AGREE.format(count=len(agree[:3]) + 1, markers=markers))
+    return Answer(text=" ".join(parts), citations=tuple(cited.citations), sources=tuple(cited.sources), **base)
+
+
+def _related(hits: list[Hit], n: int = 3) -> tuple[Source, ...]:
+    return tuple(_source(h, i, None) for i, h in enumerate(hits[:n], start=1))
+
+
+def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict) -> Answer:
+    """Pick the option the evidence supports best and cite the sentence that names it."""
+    asked = set(info.stems)
+    scored: list[tuple[float, str, Candidate | None]] = []
+    for choice in info.choices:
+        norm = normalize_answer(choice)
+        terms = {stem(t) for t in content_terms(choice)} or {stem(t) for t in tokens(choice.lower())}
+        informative = terms - asked or terms
+        best_c, total, best_ev = None, 0.0, 0.0
+        for c in cands:
+            if norm and norm in normalize_answer(c.text):
+                match = 1.0
+            else:
+                match = len(informative & c.stems) / len(informative) if informative else 0.0
+            if match < 0.6:
+                continue
+            evidence = match * (0.3 + c.support) / (1 + 0.15 * c.rank)
+            total += evidence
+            if evidence > best_ev:
+                best_c, best_ev = c, evidence
+        scored.append((best_ev + 0.3 * total, choice, best_c))
+    scored.sort(key=lambda s: -s[0])
+    top_score, choice, evidence = scored[0]
+    if top_score <= 0 or evidence is None:
+        return Answer(text=T.NO_CHOICE.format(options=T.options(info.choices)), abstained=True,
+                      related=_related(hits), **base)
+    cited = _Cited()
+    text = T.CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(evidence, info, cited))
+    return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)

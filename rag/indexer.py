@@ -1,0 +1,220 @@
+"""The write path: Articles -> passages -> vectors -> SQLite + FAISS, in batches.
+
+Reading and splitting run in a background thread, so they overlap with embedding (torch releases the GIL).
+Each batch is one SQLite transaction followed by an atomic rewrite of the vector file and the manifest, so
+the articles of a long ingest become searchable batch by batch, and a crash loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag import dedup
+from rag.chunk import chunk_article
+from rag.config import Settings
+from rag.ingest import read_inputs
+from rag.ingest.clean import text_hash
+from rag.types import Article, Passage, Problem
+
+log = logging.getLogger(__name__)
+BATCH_ARTICLES = 64
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; ``seconds`` splits wall time into parse, split, embed and write."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    passages: int = 0
+    embedded: int = 0
+    cache_hits: int = 0
+    tokens_embedded: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("parse", "split", "embed", "write", "total"), 0.0))
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for p in self.problems if p.skipped)
+
+
+@dataclass
+class _Prepared:
+    article: Article
+    passages: list[Passage]
+    hash: str
+
+
+def embed_text(article: Article, passage: Passage) -> str:
+    """What the model reads: the headline (and date) give the passage its context."""
+    date = f" ({article.published})" if article.published else ""
+    return f"{article.title}{date}\n{passage.text}"
+
+
+def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport) -> Iterator[list[_Prepared | Problem]]:
+    batch: list[_Prepared | Problem] = []
+    clock = time.perf_counter()
+    for item in read_inputs(inputs, settings.fetch_timeout_s, settings.max_fetch_bytes):
+        now = time.perf_counter()
+        report.seconds["parse"] += now - clock
+        if isinstance(item, Problem):
+            batch.append(item)
+        else:
+            batch.append(_Prepared(item, chunk_article(item, settings.chunk), text_hash(item.text)))
+            report.seconds["split"] += time.perf_counter() - now
+        clock = time.perf_counter()
+        if sum(isinstance(b, _Prepared) for b in batch) >= BATCH_ARTICLES:
+            yield batch
+            batch = []
+            clock = time.perf_counter()
+    if batch:
+        yield batch
+
+
+def _background(gen: Iterator, depth: int = 4) -> Iterator:
+    """Run ``gen`` in a thread, ``depth`` items ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in gen:
+                q.put(item)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            q.put(err)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True, name="newsrag-reader").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], None] | None = None) -> IngestReport:  # noqa: ANN001
+    """Add the articles in ``inputs`` to ``index`` (a NewsIndex holding the write lock)."""
+    report = IngestReport()
+    start = time.perf_counter()
+    for batch in _background(_prepare(list(inputs), index.settings, report)):
+        for item in batch:
+            if isinstance(item, Problem):
+                report.problems.append(item)
+                if progress:
+                    progress("problem", 0, 0)
+        prepared = [b for b in batch if isinstance(b, _Prepared)]
+        if prepared:
+            _write_batch(index, prepared, report)
+            if progress:
+                progress("articles", len(prepared), sum(len(p.passages) for p in prepared))
+    report.seconds["total"] = time.perf_counter() - start
+    return report
+
+
+def _write_batch(index, prepared: list[_Prepared], report: IngestReport) -> None:  # noqa: ANN001
+    store = index.store
+    known = store.existing(p.article.article_id for p in prepared)
+    fresh: list[_Prepared] = []
+    replace_ids: list[str] = []
+    seen_hashes: set[str] = set()
+    for item in prepared:
+        old_hash = known.get(item.article.article_id)
+        if old_hash == item.hash:
+            report.unchanged += 1
+            continue
+        owner = store.hash_owner(item.hash)
+        if item.hash in seen_hashes or (owner and owner != item.article.article_id):
+            report.duplicates += 1
+            continue
+        seen_hashes.add(item.hash)
+        if old_hash is not None:
+            replace_ids.append(item.article.article_id)
+        fresh.append(item)
+    if not fresh:
+        return
+    t0 = time.perf_counter()
+    vectors, hashes = _embed(index, fresh, report)
+    t1 = time.perf_counter()
+    report.seconds["embed"] += t1 - t0
+    _store(index, fresh, replace_ids, vectors, hashes, report)
+    report.seconds["write"] += time.perf_counter() - t1
+
+
+def _embed(index, fresh: list[_Prepared], report: IngestReport) -> tuple[dict[str, np.ndarray], list[list[str | None]]]:  # noqa: ANN001
+    """Vectors for the passages that get one, from the cache when this model has seen the text before."""
+    limit = index.settings.embed.dense_passages
+    texts: dict[str, str] = {}
+    hashes: list[list[str | None]] = []
+    for item in fresh:
+        row: list[str | None] = []
+        for passage in item.passages:
+            if limit and passage.ordinal >= limit:
+                row.append(None)
+                continue
+            text = embed_text(item.article, passage)
+            key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+            texts[key] = text
+            row.append(key)
+        hashes.append(row)
+    cached = index.store.cached_vectors(index.model_name, list(texts))
+    missing = [k for k in texts if k not in cached]
+    report.cache_hits += len(texts) - len(missing)
+    if missing:
+        batch = [texts[k] for k in missing]
+        new = index.embedder.embed(batch)
+        cached.update(zip(missing, new, strict=True))
+        report.embedded += len(missing)
+        report.tokens_embedded += sum(int(len(t.split()) * 1.35) for t in batch)
+    return {k: cached[k] for k in texts}, hashes
+
+
+def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[str, np.ndarray],  # noqa: ANN001
+           hashes: list[list[str | None]], report: IngestReport) -> None:
+    store = index.store
+    new_ids: list[int] = []
+    new_vecs: list[np.ndarray] = []
+    with store.transaction() as db:
+        removed = store.delete_articles(db, replace_ids)
+        for item, row in zip(fresh, hashes, strict=True):
+            sig = dedup.signature(item.article.text)
+            buckets = dedup.bands(sig)
+            group_id = _group_for(store, sig, buckets, item.article.article_id)
+            if group_id != item.article.article_id:
+                report.near_duplicates += 1
+            store.insert_article(db, item.article, item.hash, group_id, sig.tobytes())
+            store.insert_lsh(db, item.article.article_id, buckets)
+            pids = store.insert_passages(db, item.article, item.passages, row)
+            for pid, key in zip(pids, row, strict=True):
+                if key is not None:
+                    new_ids.append(pid)
+                    new_vecs.append(vectors[key])
+            report.passages += len(item.passages)
+        store.put_vectors(db, index.model_name, vectors)
+    report.added += len(fresh) - len(replace_ids)
+    report.replaced += len(replace_ids)
+    index.update_vectors(removed, np.asarray(new_ids, dtype=np.int64),
+                         np.vstack(new_vecs) if new_vecs else np.zeros((0, index.dim), dtype=np.float32))
+
+
+def _group_for(store, sig: np.ndarray, buckets: list[int], article_id: str) -> str:  # noqa: ANN001
+    """The story group of the most similar earlier article above the threshold, else the article's own id.
+
+    Runs inside the batch's transaction, so articles earlier in the same batch are candidates too."""
+    best, best_sim = article_id, dedup.THRESHOLD
+    for other_id, group_id, blob in store.lsh_candidates(buckets):
+        if other_id == article_id or blob is None:
+            continue
+        sim = dedup.similarity(sig, dedup.from_bytes(blob))
+        if sim >= best_sim:
+            best, best_sim = group_id, sim
+    return best

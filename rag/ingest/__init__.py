@@ -1,0 +1,107 @@
+"""Readers: turn paths, directories and URLs into Articles, or Problems that say what is wrong and where.
+
+``read_inputs`` is the one entry point; it dispatches on the URL scheme, the file extension and the content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rag.errors import InputError
+from rag.ingest.decode import decode_bytes
+from rag.ingest.feed import looks_like_feed, read_feed
+from rag.ingest.html import read_html
+from rag.ingest.jsonl import read_jsonl
+from rag.ingest.text import read_text
+from rag.ingest.url import fetch, is_url
+from rag.types import Article, Problem
+
+JSONL = {".jsonl", ".ndjson", ".json"}
+TEXT = {".txt", ".text", ".md"}
+HTML = {".html", ".htm", ".xhtml"}
+FEED = {".xml", ".rss", ".atom"}
+SUPPORTED = JSONL | TEXT | HTML | FEED
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+__all__ = ["SUPPORTED", "read_inputs", "read_path", "read_url"]
+
+
+def read_inputs(inputs: Iterable[str | Path], timeout_s: float = 15.0,
+                max_fetch_bytes: int = 20 * 1024 * 1024) -> Iterator[Article | Problem]:
+    """Articles (and Problems) from each input in order: a file, a directory (recursively) or an http(s) URL."""
+    for item in inputs:
+        text = str(item)
+        if is_url(text):
+            yield from read_url(text, timeout_s, max_fetch_bytes)
+        elif "://" in text:
+            yield Problem(text, "only http:// and https:// addresses can be fetched")
+        else:
+            yield from read_path(Path(text))
+
+
+def read_path(path: Path) -> Iterator[Article | Problem]:
+    if not path.exists():
+        yield Problem(str(path), "no such file or directory")
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+        if not files:
+            yield Problem(str(path), f"directory has no files ending in {', '.join(sorted(SUPPORTED))}")
+        for file in files:
+            yield from read_file(file)
+    else:
+        yield from read_file(path)
+
+
+def read_file(path: Path) -> Iterator[Article | Problem]:
+    where = str(path)
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            yield Problem(where, f"file is {size // (1024 * 1024)} MiB, over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit")
+            return
+        data = path.read_bytes()
+    except OSError as err:
+        yield Problem(where, f"cannot read file ({err.strerror or err})")
+        return
+    if suffix not in SUPPORTED:
+        yield Problem(where, f"unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED))}")
+        return
+    yield from _read_bytes(data, where, suffix)
+
+
+def _read_bytes(data: bytes, where: str, suffix: str, url: str = "") -> Iterator[Article | Problem]:
+    text, problem = decode_bytes(data, where)
+    if problem:
+        yield problem
+    if text is None:
+        return
+    if suffix in JSONL:
+        yield from read_jsonl(text, where)
+    elif suffix in FEED or looks_like_feed(text):
+        yield from read_feed(data, where)
+    elif suffix in HTML:
+        yield read_html(text, where, url)
+    else:
+        yield read_text(text, where)
+
+
+def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024) -> Iterator[Article | Problem]:
+    """The page or feed at ``url``; network failures become one Problem naming the URL."""
+    try:
+        body, content_type, final_url = fetch(url, timeout_s, max_bytes)
+    except InputError as err:
+        yield Problem(err.where, err.reason)
+        return
+    kind = content_type.split(";")[0].strip().lower()
+    head = body[:2000].decode("utf-8", errors="replace")
+    if "json" in kind or final_url.endswith((".jsonl", ".ndjson")):
+        suffix = ".jsonl"
+    elif "xml" in kind or "rss" in kind or "atom" in kind or looks_like_feed(head):
+        suffix = ".xml"
+    elif kind == "text/plain":
+        suffix = ".txt"
+    else:
+        suffix = ".html"
+    yield from _read_bytes(body, url, suffix, final_url)

@@ -1,0 +1,90 @@
+"""Text clean-up shared by the readers: boilerplate, repeated paragraphs, control characters, ids."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+# Lines that pages and blog templates add around an article; they never answer a question.
+_BOILERPLATE = re.compile(
+    r"^(no comments:?|\d+ comments?:?|post a comment|newer post|older post|home|share this( article)?:?|"
+    r"share|tweet|email|print|advertisement|subscribe( now)?|sign up for .{0,60}newsletter.*|"
+    r"read more:?|related:?|click here.*|follow us on .*|all rights reserved\.?|copyright .{0,80}|"
+    r"image:? .{0,80}|photo:? .{0,80})$",
+    re.I,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+
+
+def normalize_for_hash(text: str) -> str:
+    """Case-, space- and punctuation-insensitive form used for identity and duplicate checks."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\W+", " ", text).strip()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(normalize_for_hash(text).encode("utf-8")).hexdigest()
+
+
+def make_article_id(url: str, text: str) -> str:
+    """Deterministic id: from the url when there is one, else from the normalized text."""
+    basis = url.strip() or normalize_for_hash(text)
+    return "a-" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def clean_text(text: str, title: str = "") -> str:
+    """Paragraphs separated by blank lines, without boilerplate lines or paragraphs seen before.
+
+    A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice.
+    """
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub(" ", text)
+    seen = {normalize_for_hash(title)} if title else set()
+    kept: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [_SPACES.sub(" ", line).strip() for line in block.split("\n")]
+        lines = [line for line in lines if line and not _BOILERPLATE.match(line)]
+        para = " ".join(lines)
+        key = normalize_for_hash(para)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        kept.append(para)
+    return "\n\n".join(kept)
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "section", "article"}
+    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (feed summaries, pages trafilatura cannot read), paragraphs kept."""
+    parser = _TextExtractor()
+    parser.feed(fragment)
+    parser.close()
+    return "".join(parser.parts)

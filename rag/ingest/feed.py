@@ -1,0 +1,46 @@
+"""RSS and Atom feeds: each item becomes an article (its full content when present, else its summary)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rag.dates import parse_date
+from rag.ingest.clean import clean_text, html_to_text, make_article_id
+from rag.types import Article, Problem
+
+MAX_ITEMS = 20_000
+
+
+def looks_like_feed(head: str) -> bool:
+    head = head[:2000].lower()
+    return "<rss" in head or "<feed" in head or "<rdf:rdf" in head
+
+
+def read_feed(data: bytes | str, where: str) -> Iterator[Article | Problem]:
+    """Articles from the feed's items; an item without text gives a Problem naming its position."""
+    import feedparser
+
+    parsed = feedparser.parse(data)
+    if not parsed.entries:
+        reason = f"not a readable feed ({parsed.bozo_exception})" if parsed.bozo else "feed has no items"
+        yield Problem(where, reason)
+        return
+    site = " ".join(parsed.feed.get("title", "").split())
+    for number, entry in enumerate(parsed.entries[:MAX_ITEMS], start=1):
+        yield _item(entry, f"{where} item {number}", site)
+    if len(parsed.entries) > MAX_ITEMS:
+        yield Problem(where, f"feed has {len(parsed.entries)} items; only the first {MAX_ITEMS} were read")
+
+
+def _item(entry: dict, place: str, site: str) -> Article | Problem:
+    title = " ".join(html_to_text(entry.get("title", "")).split())
+    contents = entry.get("content") or []
+    raw = contents[0].get("value", "") if contents else entry.get("summary", "")
+    text = clean_text(html_to_text(raw), title)
+    if not text:
+        return Problem(place, "feed item has no text")
+    url = entry.get("link", "")
+    published = parse_date(entry.get("published") or entry.get("updated") or entry.get("created"))
+    item_id = entry.get("id") or ""
+    article_id = make_article_id(url or item_id, text)
+    return Article(article_id, title or text[:80], text, url, published, site, entry.get("author", ""))

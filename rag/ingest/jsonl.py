@@ -1,0 +1,62 @@
+"""JSONL: one article a line with ``id, title, text, url, published, source, author`` and any other fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from rag.dates import parse_date
+from rag.ingest.clean import clean_text, make_article_id
+from rag.ingest.decode import check_size
+from rag.types import Article, Problem
+
+KNOWN = {"id", "title", "text", "url", "published", "source", "author"}
+
+
+def read_jsonl(text: str, where: str) -> Iterator[Article | Problem]:
+    """Articles from JSONL text; a bad line gives a Problem naming ``where:line`` and the others still go in."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        place = f"{where}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield Problem(place, f"not valid JSON ({err.msg} at column {err.colno})")
+            continue
+        yield article_from_record(record, place)
+
+
+def article_from_record(record: object, place: str) -> Article | Problem:
+    """An Article from a dict with at least ``text``; a Problem names the field that is wrong."""
+    if not isinstance(record, dict):
+        return Problem(place, f"expected a JSON object, got {type(record).__name__}")
+    raw_text = record.get("text")
+    if not isinstance(raw_text, str) or not raw_text.strip():
+        return Problem(place, "field 'text' is missing or empty")
+    too_big = check_size(raw_text, place)
+    if too_big:
+        return too_big
+    title = _field(record, "title")
+    text = clean_text(raw_text, title)
+    if not text:
+        return Problem(place, "field 'text' has no content once boilerplate is removed")
+    url = _field(record, "url")
+    given = record.get("id")
+    article_id = str(given).strip() if given not in (None, "") else make_article_id(url, text)
+    published = parse_date(record.get("published"))
+    if record.get("published") and not published:
+        return Problem(place, f"field 'published' is not a date: {str(record.get('published'))[:40]!r}")
+    metadata = {k: v for k, v in record.items() if k not in KNOWN}
+    return Article(article_id, title or _first_words(text), text, url, published,
+                   _field(record, "source"), _field(record, "author"), metadata)
+
+
+def _field(record: dict, name: str) -> str:
+    value = record.get(name)
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _first_words(text: str, n: int = 12) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + ("..." if len(words) > n else "")

@@ -1,0 +1,259 @@
+"""The facade that wires the stages: ``NewsIndex`` opens an index directory and offers ingest, remove, ask
+and stats. The CLI, the app and eval all go through it."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import compose, followup, retrieve
+from rag.config import Settings, load_settings
+from rag.embed import Embedder, make_embedder
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError
+from rag.indexer import IngestReport, ingest
+from rag.manifest import check_compatible, read_manifest, write_manifest
+from rag.store import Store
+from rag.types import Answer
+from rag.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+DB_NAME = "newsrag.sqlite"
+MAX_QUESTION_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class NewsIndex:
+    """An index directory: ``newsrag.sqlite`` (truth), ``vectors.<generation>.faiss`` and ``manifest.json``.
+
+    Open with ``NewsIndex.open(dir)`` to read (raises IndexMissingError when there is none) or
+    ``NewsIndex.open(dir, create=True)`` to write. Safe to share between threads; other processes may write
+    meanwhile, and ``refresh()`` (called by ``ask``) picks their changes up.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, create: bool = False,
+                 explicit_model: str | None = None) -> None:
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        db_path = self.dir / DB_NAME
+        if not db_path.exists() and not create:
+            raise IndexMissingError(f"no index at {self.dir}: run `newsrag ingest FILES --index {self.dir}` first")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = read_manifest(self.dir)
+        explicit = embedder.name if embedder else explicit_model
+        if manifest:
+            check_compatible(manifest, explicit, self.dir)
+        model = (manifest or {}).get("model") or explicit or settings.embed.model
+        self.embedder = embedder or make_embedder(model, settings.embed.batch_size)
+        self.model_name = self.embedder.name
+        self.store = Store(db_path)
+        self._dim = int(manifest["dim"]) if manifest and manifest.get("dim") else None
+        self.vectors: VectorIndex | None = None
+        self.generation = -1
+        self._reload_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.refresh(force=True)
+
+    @classmethod
+    def open(cls, index_dir: str | Path | None = None, *, model: str | None = None, create: bool = False,
+             embedder: Embedder | None = None, settings: Settings | None = None) -> NewsIndex:
+        """Open the index at ``index_dir`` (default ``NEWSRAG_INDEX`` or ``index/``).
+
+        ``model`` (or ``NEWSRAG_MODEL``) must match the model the index was built with; without one, the
+        index's own model is used.
+        """
+        base = settings or load_settings()
+        explicit = model or os.environ.get("NEWSRAG_MODEL")
+        return cls(base.with_index(index_dir).with_model(explicit), embedder, create, explicit)
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embedder.dim)
+        return self._dim
+
+    # --- vectors: load, repair, update --------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Load the vectors of the newest complete generation; True when something changed.
+
+        When the vector file does not match the database (a crash between the two writes), the vectors are
+        rebuilt from the database, which holds every vector; nothing is served from a stale file silently.
+        """
+        current = self.store.generation()
+        if current == self.generation and not force:
+            return False
+        with self._reload_lock:
+            if current == self.generation and not force:
+                return False
+            manifest = read_manifest(self.dir) or {}
+            path = self.dir / manifest.get("vector_file", "")
+            if manifest.get("generation") == current and manifest.get("vector_file") and path.exists():
+                self.vectors = VectorIndex.load(path)
+            elif self._writer_active() and self.vectors is not None:
+                return False  # another process is between its two writes; keep serving the last whole state
+            else:
+                if manifest:
+                    log.warning("vector file of %s does not match the database (generation %s vs %s); rebuilding "
+                                "it from the stored vectors", self.dir, manifest.get("generation"), current)
+                self._rebuild_vectors(current)
+            self.generation = current
+            return True
+
+    def _rebuild_vectors(self, generation: int) -> None:
+        ids, vecs = self.store.indexed_vectors(self.model_name)
+        dim = vecs.shape[1] if len(ids) else (self._dim or 0)
+        if not dim and self.store.counts()["passages"] == 0:
+            self.vectors = None
+            return
+        dim = dim or self.dim
+        self.vectors = VectorIndex.build(dim, ids, vecs)
+        self._dim = dim
+        if not self._writer_active() or self._write_lock.locked():
+            self._save_vectors(generation)
+
+    def _save_vectors(self, generation: int) -> None:
+        assert self.vectors is not None
+        name = f"vectors.{generation}.faiss"
+        self.vectors.save(self.dir / name)
+        counts = self.store.counts()
+        write_manifest(self.dir, {"model": self.model_name, "dim": self.dim, "generation": generation,
+                                  "vector_file": name, "index_type": self.vectors.kind,
+                                  "vectors": len(self.vectors), **counts})
+        for old in self.dir.glob("vectors.*.faiss"):
+            if old.name != name and _generation_of(old) < generation - 1:
+                old.unlink(missing_ok=True)
+
+    def update_vectors(self, removed: Sequence[int], ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Called by the indexer after each committed batch: apply it to FAISS and save a new generation."""
+        generation = self.store.generation()
+        if self.vectors is None:
+            self.vectors = VectorIndex(vecs.shape[1] if len(ids) else self.dim)
+        if self._dim is None and len(ids):
+            self._dim = vecs.shape[1]
+        if len(ids) and vecs.shape[1] != self.vectors.dim:
+            raise IndexMismatchError(f"model {self.model_name} gives {vecs.shape[1]}-dimensional vectors, the "
+                                     f"index holds {self.vectors.dim}")
+        self.vectors.remove(list(removed))
+        self.vectors.add(ids, vecs)
+        if self.vectors.needs_rebuild():
+            self._rebuild_vectors(generation)
+        self._save_vectors(generation)
+        self.generation = generation
+
+    # --- writing -----------------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self, wait_s: float = 600.0):  # noqa: ANN201 - a context manager
+        """Hold the index's write lock (one writer at a time, across processes)."""
+        with self._write_lock:
+            fh = open(self.dir / ".write.lock", "a+")  # noqa: SIM115 - held for the block
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        fh.close()
+                        raise IndexBusyError(f"another process is writing to {self.dir}; try again later") from None
+                    time.sleep(0.2)
+            try:
+                self.refresh()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+
+    def _writer_active(self) -> bool:
+        path = self.dir / ".write.lock"
+        if not path.exists():
+            return False
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+    def ingest(self, inputs: Iterable[str | Path], progress: Callable[[str, int, int], None] | None = None) -> IngestReport:
+        """Read, split, embed and store the articles of ``inputs``; see ``IngestReport`` for what happened."""
+        with self.writing():
+            return ingest(self, [str(i) for i in inputs], progress)
+
+    def remove(self, *, article_ids: Sequence[str] = (), urls: Sequence[str] = (), sources: Sequence[str] = (),
+               since: str | None = None, until: str | None = None) -> list[str]:
+        """Remove articles by id, url, source or published date range (criteria other than ids combine with
+        AND); returns the ids removed."""
+        with self.writing():
+            ids = list(article_ids)
+            if urls or sources or since or until:
+                ids += self.store.article_ids_where(urls=urls, sources=sources, since=since, until=until)
+            ids = list(self.store.existing(dict.fromkeys(ids)))
+            if not ids:
+                return []
+            with self.store.transaction() as db:
+                removed = self.store.delete_articles(db, ids)
+            self.update_vectors(removed, np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32))
+            return ids
+
+    # --- reading -----------------------------------------------------------------------------------------
+    def ask(self, question: str, *, as_of: date | str | None = None, history: Sequence[str] = (),
+            choices: Sequence[str] = (), sources: Sequence[str] = (), since: str | None = None,
+            until: str | None = None, top_k: int | None = None) -> Answer:
+        """Answer ``question`` from the indexed articles, as of ``as_of`` (default today).
+
+        ``history`` holds the earlier questions of the chat, oldest first; ``choices`` makes it pick one.
+        """
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        question = _check_question(question)
+        self.refresh()
+        search_text = followup.rewrite(question, history)
+        query = retrieve.Query.make(search_text, as_of=as_of, sources=sources, since=since, until=until,
+                                    top_k=top_k or self.settings.retrieve.top_k)
+        hits = retrieve.retrieve(self, query, timings)
+        t1 = time.perf_counter()
+        answer = compose.compose(self, question, search_text, query, hits, choices, timings)
+        timings["compose"] = (time.perf_counter() - t1) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return answer
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, sources, date range, model and size on disk (JSON-ready)."""
+        counts = self.store.counts()
+        first, last = self.store.date_range()
+        size = sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+        return {**counts, "sources": dict(self.store.sources()), "first_published": first,
+                "last_published": last, "model": self.model_name, "dim": self._dim,
+                "index_type": self.vectors.kind if self.vectors else None,
+                "vectors": len(self.vectors) if self.vectors else 0, "generation": self.generation,
+                "size_bytes": size, "index_dir": str(self.dir)}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty: type a question about the news")
+    question = " ".join(_CONTROL.sub(" ", question).split())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
+    return question
+
+
+def _generation_of(path: Path) -> int:
+    try:
+        return int(path.name.split(".")[1])
+    except (IndexError, ValueError):
+        return -1

@@ -1,0 +1,87 @@
+"""Question analysis: its kind, key terms, named things, offered choices."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.text import QUESTION_WORDS, content_terms, stem
+
+_ENTITY = re.compile(r"\b(?:[A-Z][\w\-'’.]*|\d[\w\-]*)(?:\s+(?:of|the|de|for|and|on|-)?\s*(?:[A-Z][\w\-'’.]*|\d[\w\-]*))*")
+_CHOICES = re.compile(r"[:\-–—]\s*([^:?]+?,[^:?]+?\bor\b[^:?]+?)\?\s*$|\b(?:is it|was it|either)\s+([^?]+?\bor\b[^?]+?)\?\s*$",
+                      re.I)
+_YES_NO = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|has|have|had|should)\b", re.I)
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """``kind`` is one of who, when, where, how_many, how_much, which, what, why, how, yes_no, choice."""
+
+    text: str
+    kind: str
+    terms: tuple[str, ...]
+    stems: frozenset[str]
+    entities: tuple[str, ...]
+    choices: tuple[str, ...]
+
+
+def analyze(question: str, choices: tuple[str, ...] | list[str] = ()) -> QuestionInfo:
+    offered = tuple(c.strip() for c in choices if c and c.strip()) or parse_choices(question)
+    terms = tuple(content_terms(question))
+    return QuestionInfo(question, "choice" if offered else question_kind(question), terms,
+                        frozenset(stem(t) for t in terms), tuple(entities(question)), offered)
+
+
+def question_kind(question: str) -> str:
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b", q):
+        return "how_many" if "many" in re.search(r"\bhow (many|much)\b", q)[0] else "how_much"
+    if re.search(r"\b(what|which) (year|date|day|month|time)\b", q) or re.search(r"\bwhen\b", q):
+        return "when"
+    if re.search(r"\b(who|whom|whose)\b", q) or re.search(r"\b(what|which) (person|man|woman|company|group)\b", q):
+        return "who"
+    if re.search(r"\bwhere\b", q) or re.search(r"\b(what|which) (country|city|state|place|continent|nation)\b", q):
+        return "where"
+    if re.search(r"\bwhy\b", q):
+        return "why"
+    if re.search(r"\bhow (old|long|far|big|large|tall|fast)\b", q) or re.search(r"\bwhat (percentage|percent|number)\b", q):
+        return "how_many"
+    if re.search(r"\bwhich\b", q):
+        return "which"
+    if re.search(r"\bwhat\b", q):
+        return "what"
+    if re.search(r"\bhow\b", q):
+        return "how"
+    if _YES_NO.match(question.strip()):
+        return "yes_no"
+    return "what"
+
+
+def entities(text: str) -> list[str]:
+    """Capitalized or numeric phrases ('Ismail Demir', 'S-400'), without a leading question word."""
+    out = []
+    for found in _ENTITY.finditer(text):
+        phrase = found[0].strip(" -.'’")
+        words = phrase.split()
+        while words and (words[0].lower() in QUESTION_WORDS or words[0].lower() in {"the", "a", "an", "in", "on"}):
+            words = words[1:]
+        if found.start() == 0 and len(words) == 1 and words[0].lower() in _FIRST_WORDS:
+            continue
+        if words:
+            out.append(" ".join(words))
+    return out
+
+
+_FIRST_WORDS = {"is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would", "has", "have",
+                "had", "and", "but", "in", "on", "at", "for", "to", "name", "tell", "give", "list"}
+
+
+def parse_choices(question: str) -> tuple[str, ...]:
+    """Options written into the question: '...: Europe, North America, Asia or Africa?'."""
+    found = _CHOICES.search(question)
+    if not found:
+        return ()
+    listed = found[1] or found[2]
+    parts = re.split(r",\s*(?:or\s+)?|\s+or\s+", listed)
+    parts = [p.strip(" .") for p in parts if p.strip(" .")]
+    return tuple(parts) if 2 <= len(parts) <= 8 and all(len(p.split()) <= 8 for p in parts) else ()

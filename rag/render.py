@@ -1,0 +1,59 @@
+"""Plain-text rendering of answers and stats for the terminal (the app renders its own HTML)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from typing import Any
+
+from rag.dates import human_date
+from rag.types import Answer, Source
+
+
+def source_line(s: Source) -> str:
+    parts = [s.source, human_date(s.published)]
+    meta = ", ".join(p for p in parts if p)
+    return f"{s.title}" + (f" — {meta}" if meta else "")
+
+
+def highlighted(s: Source, left: str = "»", right: str = "«") -> str:
+    if not s.highlight:
+        return s.passage
+    a, b = s.highlight
+    return s.passage[:a] + left + s.passage[a:b] + right + s.passage[b:]
+
+
+def answer_text(answer: Answer, width: int | None = None) -> str:
+    width = width or min(100, shutil.get_terminal_size((100, 20)).columns)
+    lines = [textwrap.fill(answer.text, width)]
+    if answer.search_query and answer.search_query != answer.question:
+        lines.append(f"(searched for: {answer.search_query})")
+    for title, items in (("Sources", answer.sources), ("Related", answer.related)):
+        if not items:
+            continue
+        lines += ["", f"{title}:"]
+        for s in items:
+            lines.append(textwrap.fill(f"[{s.marker}] {source_line(s)}", width, subsequent_indent="    "))
+            if s.url:
+                lines.append(f"    {s.url}")
+            if s.copies:
+                lines.append(f"    also published as: {', '.join(s.copies)}")
+            lines.append(textwrap.fill(highlighted(s), width, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines)
+
+
+def stats_text(stats: dict[str, Any]) -> str:
+    sources = stats.get("sources") or {}
+    shown = ", ".join(f"{k} ({v})" for k, v in list(sources.items())[:8])
+    more = f" and {len(sources) - 8} more" if len(sources) > 8 else ""
+    rows = [
+        ("index", stats["index_dir"]),
+        ("articles", f"{stats['articles']:,} in {stats['story_groups']:,} stories"),
+        ("passages", f"{stats['passages']:,} ({stats['dense_passages']:,} with a dense vector)"),
+        ("sources", (shown + more) or "-"),
+        ("published", f"{human_date(stats['first_published']) or '-'} to {human_date(stats['last_published']) or '-'}"),
+        ("model", f"{stats['model']} ({stats['dim']} dimensions)" if stats.get("dim") else stats["model"]),
+        ("vector index", f"{stats['index_type'] or '-'}, {stats['vectors']:,} vectors"),
+        ("size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB"),
+    ]
+    return "\n".join(f"{k:>13}  {v}" for k, v in rows)

@@ -1,0 +1,162 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25) candidates, fused by reciprocal rank,
+weighted by date, then collapsed so the top results come from distinct stories, each with its best passage.
+
+Dates: articles published after ``as_of`` are never evidence. A date window named in the question ("in
+January 2006", "last week") favours articles inside it; "recently", "latest" and plain news questions favour
+articles close before ``as_of``; articles without a date are ranked on content alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date
+
+from rag.dates import DateIntent, question_dates, to_date
+from rag.text import content_terms
+from rag.types import ArticleInfo, Hit, Passage
+
+# Recency prior: score x (1 + boost * exp(-age_days / tau)). News questions are mostly about the news of
+# their day; a question that says "recently" or "this week" gets a stronger, shorter prior.
+RECENCY = (1.0, 30.0)
+RECENCY_STRONG = (2.0, 10.0)
+WINDOW_BOOST = 3.0
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    as_of: date
+    top_k: int = 10
+    sources: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    intent: DateIntent = field(default_factory=DateIntent)
+
+    @classmethod
+    def make(cls, text: str, *, as_of: date | str | None = None, sources=(), since=None, until=None,  # noqa: ANN001
+             top_k: int = 10) -> Query:
+        if top_k < 1:
+            raise ValueError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
+        day = to_date(as_of) or date.today()
+        return cls(text, day, top_k, tuple(s for s in sources if s), to_date(since), to_date(until),
+                   question_dates(text, day))
+
+    @property
+    def latest(self) -> date:
+        """The last publication date an article may have to count as evidence."""
+        return min(self.as_of, self.until) if self.until else self.as_of
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression: every content term as a quoted phrase, OR-ed (BM25 ranks by how many match)."""
+    terms = content_terms(text)
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms[:32])
+
+
+def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> list[Hit]:  # noqa: ANN001
+    """The ``query.top_k`` best passages from distinct stories, best first."""
+    timings = timings if timings is not None else {}
+    n = index.settings.retrieve.candidates
+    dense = _dense(index, query, n * 3, timings)
+    t0 = time.perf_counter()
+    lexical = _lexical(index, query, n)
+    t1 = time.perf_counter()
+    hits = _fuse(index, query, dense, lexical)
+    timings["lexical"] = (t1 - t0) * 1000
+    timings["fuse"] = (time.perf_counter() - t1) * 1000
+    return hits
+
+
+def _dense(index, query: Query, n: int, timings: dict[str, float]) -> list[int]:  # noqa: ANN001
+    if index.vectors is None or len(index.vectors) == 0:
+        return []
+    t0 = time.perf_counter()
+    vec = index.embedder.embed([query.text])
+    t1 = time.perf_counter()
+    _, ids = index.vectors.search(vec, n)
+    timings["embed"] = (t1 - t0) * 1000
+    timings["dense"] = (time.perf_counter() - t1) * 1000
+    return [int(i) for i in ids[0] if i >= 0]
+
+
+def _lexical(index, query: Query, n: int) -> list[int]:  # noqa: ANN001
+    match = fts_query(query.text)
+    if not match:
+        return []
+    where, params = _sql_filter(query)
+    return [pid for pid, _ in index.store.lexical_search(match, n, where, params)]
+
+
+def _sql_filter(query: Query) -> tuple[str, list]:
+    clauses = ["(a.published IS NULL OR a.published <= ?)"]
+    params: list = [query.latest.isoformat()]
+    if query.since:
+        clauses.append("a.published >= ?")
+        params.append(query.since.isoformat())
+    if query.until:
+        clauses.append("a.published IS NOT NULL")
+    if query.sources:
+        clauses.append(f"a.source IN ({','.join('?' * len(query.sources))})")
+        params += list(query.sources)
+    return " AND ".join(clauses), params
+
+
+def _allowed(info: ArticleInfo, query: Query) -> bool:
+    published = to_date(info.published)
+    if query.sources and info.source not in query.sources:
+        return False
+    if published is None:
+        return not (query.since or query.until)
+    if published > query.latest:
+        return False
+    return not (query.since and published < query.since)
+
+
+def date_weight(published: str | None, query: Query) -> float:
+    """How much the article's date makes it more likely to be the one asked about (1.0 = neutral)."""
+    day = to_date(published)
+    if day is None:
+        return 1.0
+    weight = 1.0
+    intent = query.intent
+    if intent.since or intent.until:
+        inside = (not intent.since or day >= intent.since) and (not intent.until or day <= intent.until)
+        weight *= WINDOW_BOOST if inside else 1.0
+    boost, tau = RECENCY_STRONG if intent.recent else RECENCY
+    age = max(0, (query.as_of - day).days)
+    return weight * (1.0 + boost * math.exp(-age / tau))
+
+
+def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit]:  # noqa: ANN001
+    k = index.settings.retrieve.rrf_k
+    wd, wl = index.settings.retrieve.dense_weight, index.settings.retrieve.lexical_weight
+    scores: dict[int, float] = {}
+    dense_rank: dict[int, int] = {}
+    lexical_rank: dict[int, int] = {}
+    for rank, pid in enumerate(dense, start=1):
+        dense_rank[pid] = rank
+        scores[pid] = scores.get(pid, 0.0) + wd / (k + rank)
+    for rank, pid in enumerate(lexical, start=1):
+        lexical_rank[pid] = rank
+        scores[pid] = scores.get(pid, 0.0) + wl / (k + rank)
+    passages = index.store.passages(scores)
+    infos = index.store.article_infos(p.article_id for p in passages.values())
+    ranked: list[tuple[float, Passage, ArticleInfo]] = []
+    for pid, score in scores.items():
+        passage = passages.get(pid)
+        info = infos.get(passage.article_id) if passage else None
+        if info is None or not _allowed(info, query):
+            continue
+        ranked.append((score * date_weight(info.published, query), passage, info))
+    ranked.sort(key=lambda r: (-r[0], r[1].passage_id))
+    best: dict[str, tuple[float, Passage, ArticleInfo]] = {}
+    for item in ranked:
+        best.setdefault(item[2].group_id, item)
+        if len(best) >= query.top_k:
+            break
+    members = index.store.group_members(best)
+    return [Hit(p, info, score, dense_rank.get(p.passage_id), lexical_rank.get(p.passage_id),
+                tuple(m for m in members.get(group, []) if m != info.article_id))
+            for group, (score, p, info) in best.items()]

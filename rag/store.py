@@ -1,0 +1,257 @@
+"""SQLite: articles, passages, the full-text (BM25) index, the embedding cache and near-duplicate groups.
+
+SQLite is the source of truth: FAISS is derived from the ``embeddings`` rows and can always be rebuilt from
+them. Every write is one transaction that also bumps ``generation``, which the vector file records.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from rag.types import Article, ArticleInfo, Passage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    article_id TEXT PRIMARY KEY, title TEXT NOT NULL, url TEXT NOT NULL, published TEXT,
+    source TEXT NOT NULL, author TEXT NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL,
+    text_hash TEXT NOT NULL, group_id TEXT NOT NULL, signature BLOB, added_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(text_hash);
+CREATE INDEX IF NOT EXISTS articles_url ON articles(url);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_group ON articles(group_id);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL,
+    embed_hash TEXT);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_hash));
+CREATE TABLE IF NOT EXISTS lsh (band INTEGER NOT NULL, bucket INTEGER NOT NULL, article_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS lsh_bucket ON lsh(band, bucket);
+CREATE INDEX IF NOT EXISTS lsh_article ON lsh(article_id);
+"""
+
+_INFO = "article_id, title, url, published, source, author, group_id"
+
+
+class Store:
+    """One SQLite database file; safe to share between threads (calls are serialized)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self):  # noqa: ANN201 - a context manager over the connection
+        """All-or-nothing write that bumps ``generation``; readers in other processes see it whole or not at all."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.execute(
+                    "INSERT INTO meta VALUES ('generation', '1') "
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence | dict = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    # --- meta -------------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   (key, value))
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    # --- articles ---------------------------------------------------------------------------------------
+    def existing(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """``{article_id: text_hash}`` for the ids already stored."""
+        ids = list(article_ids)
+        out: dict[str, str] = {}
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.query(f"SELECT article_id, text_hash FROM articles WHERE article_id IN ({marks})", chunk))
+        return out
+
+    def hash_owner(self, text_hash: str) -> str | None:
+        rows = self.query("SELECT article_id FROM articles WHERE text_hash = ? LIMIT 1", (text_hash,))
+        return rows[0][0] if rows else None
+
+    def insert_article(self, db: sqlite3.Connection, article: Article, text_hash: str, group_id: str,
+                       signature: bytes | None) -> None:
+        db.execute(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (article.article_id, article.title, article.url, article.published, article.source, article.author,
+             json.dumps(article.metadata, ensure_ascii=False, default=str), article.text, text_hash, group_id,
+             signature, time.time()))
+
+    def insert_passages(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage],
+                        embed_hashes: Sequence[str | None]) -> list[int]:
+        ids = []
+        for passage, embed_hash in zip(passages, embed_hashes, strict=True):
+            cur = db.execute(
+                "INSERT INTO passages (article_id, ordinal, start, end, text, embed_hash) VALUES (?,?,?,?,?,?)",
+                (article.article_id, passage.ordinal, passage.start, passage.end, passage.text, embed_hash))
+            ids.append(cur.lastrowid)
+            db.execute("INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
+                       (cur.lastrowid, article.title, passage.text))
+        return ids
+
+    def delete_articles(self, db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        """Delete articles with their passages, full-text rows and LSH rows; returns the passage ids removed."""
+        removed: list[int] = []
+        for article_id in article_ids:
+            pids = [r[0] for r in db.execute("SELECT passage_id FROM passages WHERE article_id = ?", (article_id,))]
+            db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(p,) for p in pids])
+            db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            db.execute("DELETE FROM lsh WHERE article_id = ?", (article_id,))
+            db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
+            removed.extend(pids)
+        return removed
+
+    def article_ids_where(self, *, urls: Sequence[str] = (), sources: Sequence[str] = (),
+                          since: str | None = None, until: str | None = None) -> list[str]:
+        clauses, params = [], []
+        if urls:
+            clauses.append(f"url IN ({','.join('?' * len(urls))})")
+            params += list(urls)
+        if sources:
+            clauses.append(f"source IN ({','.join('?' * len(sources))})")
+            params += list(sources)
+        if since:
+            clauses.append("published >= ?")
+            params.append(since)
+        if until:
+            clauses.append("published <= ?")
+            params.append(until)
+        if not clauses:
+            return []
+        return [r[0] for r in self.query(f"SELECT article_id FROM articles WHERE {' AND '.join(clauses)}", params)]
+
+    def article_infos(self, article_ids: Iterable[str]) -> dict[str, ArticleInfo]:
+        ids = list(dict.fromkeys(article_ids))
+        out: dict[str, ArticleInfo] = {}
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            rows = self.query(f"SELECT {_INFO} FROM articles WHERE article_id IN ({','.join('?' * len(chunk))})", chunk)
+            out.update({r[0]: ArticleInfo(*r) for r in rows})
+        return out
+
+    def group_members(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
+        ids = list(dict.fromkeys(group_ids))
+        if not ids:
+            return {}
+        rows = self.query(f"SELECT group_id, article_id FROM articles WHERE group_id IN ({','.join('?' * len(ids))}) "
+                          "ORDER BY published DESC", ids)
+        out: dict[str, list[str]] = {}
+        for group_id, article_id in rows:
+            out.setdefault(group_id, []).append(article_id)
+        return out
+
+    # --- passages ---------------------------------------------------------------------------------------
+    def passages(self, passage_ids: Iterable[int]) -> dict[int, Passage]:
+        ids = list(dict.fromkeys(int(p) for p in passage_ids))
+        out: dict[int, Passage] = {}
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            rows = self.query("SELECT passage_id, article_id, ordinal, start, end, text FROM passages "
+                              f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
+            out.update({r[0]: Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows})
+        return out
+
+    def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = ()) -> list[tuple[int, float]]:
+        """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated). Title hits
+        weigh double, since a headline names what the article is about."""
+        sql = ("SELECT f.rowid, -bm25(passages_fts, 2.0, 1.0) AS s FROM passages_fts f "
+               + ("JOIN passages p ON p.passage_id = f.rowid JOIN articles a ON a.article_id = p.article_id "
+                  if where else "")
+               + f"WHERE passages_fts MATCH ? {('AND ' + where) if where else ''} ORDER BY bm25(passages_fts, 2.0, 1.0) "
+               "LIMIT ?")
+        try:
+            return [(r[0], r[1]) for r in self.query(sql, [match, *params, limit])]
+        except sqlite3.OperationalError:
+            return []
+
+    # --- embeddings -------------------------------------------------------------------------------------
+    def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for lo in range(0, len(unique), 500):
+            chunk = unique[lo : lo + 500]
+            rows = self.query(f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN "
+                              f"({','.join('?' * len(chunk))})", [model, *chunk])
+            out.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
+        return out
+
+    def put_vectors(self, db: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
+        db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
+                       [(model, h, v.astype(np.float32).tobytes()) for h, v in vectors.items()])
+
+    def indexed_vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(passage_ids int64 [n], vectors float32 [n, dim])`` of every passage that has a dense vector."""
+        rows = self.query("SELECT p.passage_id, e.vector FROM passages p JOIN embeddings e "
+                          "ON e.model = ? AND e.text_hash = p.embed_hash ORDER BY p.passage_id", (model,))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    # --- near duplicates --------------------------------------------------------------------------------
+    def lsh_candidates(self, buckets: Sequence[int]) -> list[tuple[str, str, bytes]]:
+        """``(article_id, group_id, signature)`` of stored articles sharing any LSH bucket."""
+        if not buckets:
+            return []
+        clauses = " OR ".join("(l.band = ? AND l.bucket = ?)" for _ in buckets)
+        params = [x for band, bucket in enumerate(buckets) for x in (band, bucket)]
+        return self.query(f"SELECT DISTINCT a.article_id, a.group_id, a.signature FROM lsh l JOIN articles a "
+                          f"ON a.article_id = l.article_id WHERE {clauses}", params)
+
+    def insert_lsh(self, db: sqlite3.Connection, article_id: str, buckets: Sequence[int]) -> None:
+        db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", [(b, k, article_id) for b, k in enumerate(buckets)])
+
+    # --- stats ------------------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        (articles,), = self.query("SELECT COUNT(*) FROM articles")
+        (passages,), = self.query("SELECT COUNT(*) FROM passages")
+        (dense,), = self.query("SELECT COUNT(*) FROM passages WHERE embed_hash IS NOT NULL")
+        (groups,), = self.query("SELECT COUNT(DISTINCT group_id) FROM articles")
+        return {"articles": articles, "passages": passages, "dense_passages": dense, "story_groups": groups}
+
+    def sources(self) -> list[tuple[str, int]]:
+        return self.query("SELECT source, COUNT(*) FROM articles WHERE source != '' GROUP BY source "
+                          "ORDER BY COUNT(*) DESC, source")
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        (lo, hi), = self.query("SELECT MIN(published), MAX(published) FROM articles")
+        return lo, hi

@@ -1,0 +1,47 @@
+"""Small text helpers shared by retrieval and composing: tokens, stopwords, SQuAD-style normalization."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "don't", "down", "during", "each", "either", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasn't", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "said", "says", "say", "told", "tell", "new", "news", "one", "two", "many", "much", "recently", "recent", "week", "weeks", "last", "year", "years", "month", "months", "day", "days", "time", "ago", "latest", "currently", "still", "since", "already", "may", "might", "must", "shall", "get", "got", "make", "made", "take", "took", "come", "came", "going", "go", "went", "include", "including", "per", "via", "than", "well", "even", "like"])
+QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
+_TOKEN = re.compile(r"[\w][\w\-'’.]*[\w]|\w")
+
+
+def tokens(text: str) -> list[str]:
+    """Word tokens, keeping inner hyphens, apostrophes and dots ('S-400', 'U.S.', "Turkey's")."""
+    return _TOKEN.findall(text)
+
+
+def content_terms(text: str) -> list[str]:
+    """Lower-cased tokens of ``text`` that carry meaning (no stopwords, no question words), in order, unique."""
+    out: dict[str, None] = {}
+    for tok in tokens(text):
+        low = tok.lower().replace("’", "'")
+        if low.endswith("'s"):
+            low = low[:-2]
+        if low in STOPWORDS or low in QUESTION_WORDS or len(low) < 2 and not low.isdigit():
+            continue
+        out[low] = None
+    return list(out)
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'installed' with 'installation' and 'systems' with 'system'."""
+    word = word.lower()
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization (lower case, no punctuation, no articles, single spaces), curly quotes too."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = "".join(ch for ch in text if ch not in set(string.punctuation) | {"'", '"'})
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
