@@ -5,6 +5,7 @@ citation precision, abstention, multiple-choice accuracy and latency."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.dates import parse_date
 from rag.errors import InputError
 from rag.text import normalize_answer
 from rag.types import Answer
@@ -43,9 +45,14 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
             raise InputError(where, f"not valid JSON ({err.msg})") from err
         if not isinstance(rec, dict) or not str(rec.get("question", "")).strip():
             raise InputError(where, "field 'question' is missing or empty")
+        if not isinstance(rec.get("answerable", True), bool):
+            raise InputError(where, "field 'answerable' must be true or false (not a string)")
+        as_of = rec.get("as_of")
+        if as_of is not None and (not isinstance(as_of, str) or parse_date(as_of) != as_of.strip()):
+            raise InputError(where, f"field 'as_of' must be a date written YYYY-MM-DD, not {as_of!r}")
         out.append(EvalQuestion(
             str(rec.get("id", f"q{number}")), rec["question"], _strings(rec, "answers", where),
-            _strings(rec, "gold_doc_ids", where), bool(rec.get("answerable", True)), rec.get("as_of"),
+            _strings(rec, "gold_doc_ids", where), rec.get("answerable", True), as_of,
             _strings(rec, "choices", where), _strings(rec, "history", where)))
     return out
 
@@ -59,9 +66,16 @@ def _strings(rec: dict, key: str, where: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+_JOINERS = re.compile(r"[-‐‑‒–—/]")
+
+
 def contains(text: str, answers: tuple[str, ...]) -> bool:
-    hay = f" {normalize_answer(text)} "
-    return any(f" {normalize_answer(a)} " in hay for a in answers if normalize_answer(a))
+    """True when one of ``answers`` occurs in ``text`` as whole words, after SQuAD normalization."""
+    # Hyphens and slashes separate words here: SQuAD's normalization deletes them, which would glue
+    # "14-year-old" into one word and hide the answer "14".
+    hay = f" {normalize_answer(_JOINERS.sub(' ', text))} "
+    needles = (normalize_answer(_JOINERS.sub(" ", a)) for a in answers)
+    return any(f" {n} " in hay for n in needles if n)
 
 
 def lead_sentence(text: str) -> str:
@@ -119,7 +133,8 @@ def _score(t: _Tally, q: EvalQuestion, answer: Answer, choice: str | None, ms: f
     cited_ids = list(dict.fromkeys(cited_ids))
     row: dict[str, Any] = {"id": q.qid, "question": q.question, "answer": answer.text, "cited_doc_ids": cited_ids,
                            "retrieved_doc_ids": retrieved, "abstained": answer.abstained, "choice": choice,
-                           "ms": round(ms, 2), "expected": list(q.answers), "gold_doc_ids": list(q.gold_doc_ids),
+                           "ms": round(ms, 2), "expected": list(q.answers), "answerable": q.answerable,
+                           "gold_doc_ids": list(q.gold_doc_ids),
                            "retrieved_titles": [h.article.title for h in answer.hits[:5]]}
     if q.gold_doc_ids:
         gold = set(q.gold_doc_ids)
@@ -171,7 +186,7 @@ def _report(t: _Tally, n: int) -> dict[str, Any]:
                        "false_abstention_rate": _frac(t.abstained_wrong, t.answerable)},
         "choices": {"evaluated": t.choice_n, "accuracy": _frac(t.choice_right, t.choice_n)},
         "latency_ms": {"p50": round(statistics.median(ms), 2) if ms else 0.0,
-                       "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2) if ms else 0.0},
+                       "p95": round(ms[max(0, math.ceil(0.95 * len(ms)) - 1)], 2) if ms else 0.0},
         "per_question": t.rows,
     }
 
@@ -196,16 +211,20 @@ def report_table(report: dict[str, Any]) -> str:
 
 
 def failures(report: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
-    """Questions answered wrongly (no answer string in the prose, wrong choice, or gold article missed)."""
+    """Questions answered wrongly: no answer string in the prose, a wrong choice, the gold article missed from
+    the top 5, or an answer given where the articles cannot answer."""
     bad = [r for r in report["per_question"]
-           if r.get("contains") is False or r.get("choice_right") is False or (r.get("gold_rank") or 99) > 5]
+           if r.get("contains") is False or r.get("choice_right") is False
+           or ("gold_rank" in r and (r["gold_rank"] or 99) > 5)
+           or (r.get("answerable") is False and not r["abstained"])]
     return bad[:limit]
 
 
 def failure_text(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
-        out.append(f"- {r['id']}: {r['question']}\n    expected: {' | '.join(r['expected']) or '(unanswerable)'}"
+        expected = ' | '.join(r['expected']) or ('(unanswerable)' if r.get('answerable') is False else '-')
+        out.append(f"- {r['id']}: {r['question']}\n    expected: {expected}"
                    f"   gold rank: {r.get('gold_rank', '-')}   choice: {r.get('choice')}\n    got: {r['answer'][:300]}\n"
                    f"    retrieved: {' | '.join(t[:60] for t in r['retrieved_titles'])}")
     return "\n".join(out)
