@@ -83,7 +83,7 @@ def lead_sentence(text: str) -> str:
     found = re.search(r"\[\d+\]", text)
     if found:
         return text[: found.end()]
-    found = re.search(r"[.!?](\s|$)", text)
+    found = re.search(r"[.!?](?=\s|$)", text)
     return text[: found.end()] if found else text
 
 
