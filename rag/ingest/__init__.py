@@ -18,7 +18,7 @@ from rag.ingest.url import fetch, is_url
 from rag.types import Article, Problem
 
 JSONL = {".jsonl", ".ndjson", ".json"}
-TEXT = {".txt", ".text", ".md"}
+TEXT = {".txt", ".text"}
 HTML = {".html", ".htm", ".xhtml"}
 FEED = {".xml", ".rss", ".atom"}
 SUPPORTED = JSONL | TEXT | HTML | FEED
