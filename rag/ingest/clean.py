@@ -35,6 +35,11 @@ def make_article_id(url: str, text: str) -> str:
     return "a-" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
 
 
+def clean_line(text: object) -> str:
+    """One line of metadata (title, source, author): control characters dropped, spaces collapsed."""
+    return " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", str(text))).split())
+
+
 def clean_text(text: str, title: str = "") -> str:
     """Paragraphs separated by blank lines, without boilerplate lines or paragraphs seen before.
 

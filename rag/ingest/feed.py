@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_text, html_to_text, make_article_id
+from rag.ingest.clean import clean_line, clean_text, html_to_text, make_article_id
 from rag.types import Article, Problem
 
 MAX_ITEMS = 20_000
@@ -25,7 +25,7 @@ def read_feed(data: bytes | str, where: str) -> Iterator[Article | Problem]:
         reason = f"not a readable feed ({parsed.bozo_exception})" if parsed.bozo else "feed has no items"
         yield Problem(where, reason)
         return
-    site = " ".join(parsed.feed.get("title", "").split())
+    site = clean_line(parsed.feed.get("title", ""))
     for number, entry in enumerate(parsed.entries[:MAX_ITEMS], start=1):
         yield _item(entry, f"{where} item {number}", site)
     if len(parsed.entries) > MAX_ITEMS:
@@ -33,7 +33,7 @@ def read_feed(data: bytes | str, where: str) -> Iterator[Article | Problem]:
 
 
 def _item(entry: dict, place: str, site: str) -> Article | Problem:
-    title = " ".join(html_to_text(entry.get("title", "")).split())
+    title = clean_line(html_to_text(entry.get("title", "")))
     contents = entry.get("content") or []
     raw = contents[0].get("value", "") if contents else entry.get("summary", "")
     text = clean_text(html_to_text(raw), title)
@@ -43,4 +43,4 @@ def _item(entry: dict, place: str, site: str) -> Article | Problem:
     published = parse_date(entry.get("published") or entry.get("updated") or entry.get("created"))
     item_id = entry.get("id") or ""
     article_id = make_article_id(url or item_id, text)
-    return Article(article_id, title or text[:80], text, url, published, site, entry.get("author", ""))
+    return Article(article_id, title or text[:80], text, url, published, site, clean_line(entry.get("author", "")))

@@ -6,7 +6,7 @@ import logging
 import re
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_text, html_to_text, make_article_id
+from rag.ingest.clean import clean_line, clean_text, html_to_text, make_article_id
 from rag.ingest.decode import check_size
 from rag.types import Article, Problem
 
@@ -20,17 +20,18 @@ def read_html(html: str, where: str, url: str = "") -> Article | Problem:
     if too_big:
         return too_big
     meta = _extract(html, url)
-    raw = meta.get("text") or ""
+    # trafilatura puts one newline between paragraphs; clean_text splits paragraphs at blank lines.
+    raw = (meta.get("text") or "").replace("\n", "\n\n")
     if not raw.strip():
         raw = html_to_text(html)
-    title = " ".join((meta.get("title") or _fallback_title(html)).split())
+    title = clean_line(meta.get("title") or _fallback_title(html))
     text = clean_text(raw, title)
     if not text:
         return Problem(where, "HTML page has no readable article text")
     page_url = url or meta.get("url") or ""
     return Article(
         make_article_id(page_url, text), title or text[:80], text, page_url,
-        parse_date(meta.get("date")), meta.get("sitename") or "", meta.get("author") or "",
+        parse_date(meta.get("date")), clean_line(meta.get("sitename") or ""), clean_line(meta.get("author") or ""),
     )
 
 

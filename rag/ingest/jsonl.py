@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_text, make_article_id
+from rag.ingest.clean import clean_line, clean_text, make_article_id
 from rag.ingest.decode import check_size
 from rag.types import Article, Problem
 
@@ -43,7 +43,7 @@ def article_from_record(record: object, place: str) -> Article | Problem:
         return Problem(place, "field 'text' has no content once boilerplate is removed")
     url = _field(record, "url")
     given = record.get("id")
-    article_id = str(given).strip() if given not in (None, "") else make_article_id(url, text)
+    article_id = clean_line(given) if given not in (None, "") else make_article_id(url, text)
     published = parse_date(record.get("published"))
     if record.get("published") and not published:
         return Problem(place, f"field 'published' is not a date: {str(record.get('published'))[:40]!r}")
@@ -54,7 +54,7 @@ def article_from_record(record: object, place: str) -> Article | Problem:
 
 def _field(record: dict, name: str) -> str:
     value = record.get(name)
-    return " ".join(str(value).split()) if value is not None else ""
+    return clean_line(value) if value is not None else ""
 
 
 def _first_words(text: str, n: int = 12) -> str:

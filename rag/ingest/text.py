@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_text, make_article_id
+from rag.ingest.clean import clean_line, clean_text, make_article_id
 from rag.ingest.decode import check_size
 from rag.types import Article, Problem
 
@@ -15,7 +15,7 @@ def read_text(text: str, where: str) -> Article | Problem:
     too_big = check_size(text, where)
     if too_big:
         return too_big
-    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
+    lines = [clean_line(line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     head = [i for i, line in enumerate(lines) if line][:3]
     if not head:
         return Problem(where, "file has no text")
