@@ -1,8 +1,13 @@
-"""newsrag's chat app: `python app.py [--index DIR] [--host HOST] [--port PORT]`."""
+"""newsrag's chat app: `python app.py [--index DIR] [--host HOST] [--port PORT]`.
+
+The index defaults to $NEWSRAG_INDEX or ./index (built from the bundled demo corpus when there is none);
+host and port default to Gradio's $GRADIO_SERVER_NAME and $GRADIO_SERVER_PORT, else 127.0.0.1:7860.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from rag.app import serve
@@ -10,7 +15,12 @@ from rag.app import serve
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Serve the newsrag chat app.")
     parser.add_argument("--index", default=None, help="index directory (default: $NEWSRAG_INDEX or ./index)")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     serve(args.index, args.host, args.port)

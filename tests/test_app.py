@@ -1,0 +1,212 @@
+"""The app without a browser: HTML rendering, the event handlers, the named API, and `python app.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from browser_support import free_port, running_app
+from conftest import ROOT, SEED
+
+from rag import app_html
+from rag.app import Handlers, build_app, example_questions
+from rag.types import Answer, Citation, Source
+
+SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
+
+
+def _source(marker: int = 1, **kw) -> Source:  # noqa: ANN003
+    base = {"marker": marker, "article_id": "a1", "title": "Title", "source": "Wire", "published": "2019-12-14",
+            "url": "https://example.org/a", "passage": "First sentence. Second sentence. Third.", "passage_id": 7,
+            "highlight": (16, 32)}
+    return Source(**{**base, **kw})
+
+
+@pytest.fixture
+def seed_index(hash_index):  # noqa: ANN001, ANN201
+    report = hash_index.ingest([str(SEED)])
+    assert report.added == 1
+    return hash_index
+
+
+# --- HTML ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["https://example.org/x?a=1", "http://example.org", "HTTPS://EXAMPLE.ORG/"])
+def test_safe_url_keeps_http_links(url: str) -> None:
+    assert app_html.safe_url(url) == url
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)",
+                                 "java\tscript:alert(1)", "data:text/html,<script>alert(1)</script>",
+                                 "//evil.example/x", "/relative", "ftp://example.org/f", "https://", "",
+                                 "vbscript:msgbox(1)"])
+def test_safe_url_drops_everything_else(url: str) -> None:
+    assert app_html.safe_url(url) == ""
+
+
+def test_chat_message_escapes_text_and_links_known_markers() -> None:
+    answer = Answer(question="q", text="It opened <img src=x onerror=alert(1)> on Monday [1], not [2].",
+                    sources=(_source(title="<script>alert('t')</script>"),), search_query="q rewritten")
+    html = app_html.chat_message(answer, 3)
+    assert "<img" not in html and "<script>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;script&gt;alert(&#x27;t&#x27;)&lt;/script&gt;" in html
+    assert html.count('href="#src-3-1"') == 2  # in the text and in the list of sources
+    assert "[2]" in html and "#src-3-2" not in html  # a marker without a source stays plain text
+    assert "searched for: q rewritten" in html
+    assert "\n\n" not in html  # one HTML block for the chat's Markdown renderer
+
+
+def test_passage_highlights_the_cited_sentences_merged() -> None:
+    s = _source(highlight=(16, 32))
+    html = app_html.passage_html(s, ["Second sentence.", "Third."])
+    assert html == "First sentence. <mark>Second sentence. Third.</mark>"
+    assert app_html.passage_html(_source(highlight=None, passage="a <b> & c")) == "a &lt;b&gt; &amp; c"
+
+
+def test_source_card_links_only_safe_urls() -> None:
+    good = app_html.source_card(_source(), "src-1-1")
+    assert 'href="https://example.org/a"' in good and 'rel="noopener noreferrer nofollow"' in good
+    bad = app_html.source_card(_source(url="javascript:alert(1)"), "src-1-1")
+    assert "javascript" not in bad and "<a " not in bad
+    quoted = app_html.source_card(_source(url='https://example.org/"><script>x</script>'), "src-1-1")
+    assert "<script>" not in quoted and "&quot;&gt;&lt;script&gt;" in quoted
+    assert "14 December 2019" in good and "Wire" in good
+
+
+def test_sources_panel_lists_newest_turn_first_and_open() -> None:
+    first = Answer(question="first?", text="A [1]", sources=(_source(),),
+                   citations=(Citation(1, "a1", 7, "Second sentence."),))
+    second = Answer(question="second?", text="B", abstained=True)
+    html = app_html.sources_panel([(1, first), (2, second)])
+    assert html.index('id="turn-2"') < html.index('id="turn-1"')
+    assert '<details class="nr-turn" id="turn-2" open>' in html
+    assert '<details class="nr-turn" id="turn-1">' in html
+    assert 'id="src-1-1"' in html and "<mark>Second sentence.</mark>" in html
+    assert "No passage supports" in html
+    assert "Ask a question" in app_html.sources_panel([])
+
+
+def test_stats_html_escapes_source_names() -> None:
+    html = app_html.stats_html({"articles": 1200, "passages": 5, "sources": {"<b>x</b>": 3},
+                                "first_published": "2019-12-14", "last_published": "2020-01-02", "model": "m"})
+    assert "1,200" in html and "&lt;b&gt;x&lt;/b&gt; (3)" in html and "14 December 2019 to 2 January 2020" in html
+
+
+# --- handlers --------------------------------------------------------------------------------------------------
+def test_respond_answers_with_citations_and_passes_history(seed_index) -> None:  # noqa: ANN001
+    h = Handlers(seed_index)
+    chat, turns, panel, box = h.respond(SEED_QUESTION, [], [], "", "", "", [])
+    assert box == ""
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "April" in chat[1]["content"] and 'href="#src-1-1"' in chat[1]["content"]
+    assert 'id="src-1-1"' in panel and "Sputnik" in panel
+    assert turns[0][0] == 1 and turns[0][1].hits == ()
+
+    # Gradio 6 hands the chat back with each content as a list of parts.
+    as_sent = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in chat]
+    chat2, turns2, panel2, _ = h.respond("What about Russia?", as_sent, turns, "", "", "", [])
+    assert len(chat2) == 4 and turns2[-1][0] == 2
+    assert "S-400" in turns2[-1][1].search_query  # rewritten from the earlier question
+    assert 'id="turn-2"' in panel2 and 'id="turn-1"' in panel2
+
+
+def test_filters_reach_the_pipeline(seed_index) -> None:  # noqa: ANN001
+    h = Handlers(seed_index)
+    before = h.ask(SEED_QUESTION, as_of="2019-01-01")
+    assert before.sources == ()  # the seed article was published later
+    assert h.ask(SEED_QUESTION, sources=["Reuters"]).sources == ()
+    assert h.ask(SEED_QUESTION, sources=["Sputnik"], since="2019-12-01", until="2019-12-31").sources
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"as_of": "next Tuesday"}, "is not a date"),
+    ({"since": "2020-01-02", "until": "2020-01-01"}, "ends before it starts"),
+])
+def test_bad_filters_read_as_messages(seed_index, kwargs: dict, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(gr.Error, match=message):
+        Handlers(seed_index).ask(SEED_QUESTION, **kwargs)
+
+
+def test_empty_question_warns_and_changes_nothing(seed_index) -> None:  # noqa: ANN001
+    with pytest.warns(UserWarning, match="the question is empty"):
+        out = Handlers(seed_index).respond("   ", [], [], "", "", "", [])
+    assert all(o == gr.skip() for o in out)
+
+
+def test_without_an_index_every_action_says_why(tmp_path: Path) -> None:
+    h = Handlers(None, "no index at /nowhere: run `newsrag ingest FILES --index /nowhere` first")
+    with pytest.raises(gr.Error, match="no index at /nowhere"):
+        h.ask(SEED_QUESTION)
+    with pytest.raises(gr.Error, match="no index at /nowhere"):
+        h.add([str(SEED)], "")
+    assert "no index at /nowhere" in h.panel_html()
+    assert build_app(None, h.problem) is not None
+
+
+def test_add_reports_articles_and_problems(hash_index, tmp_path: Path) -> None:  # noqa: ANN001
+    good = tmp_path / "trams.txt"
+    good.write_text("Glasgow tram museum reopens\n\nThe museum reopened on 3 March 2021.\n", encoding="utf-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    h = Handlers(hash_index)
+    status, stats, sources, examples, files, urls = h.add([str(good), str(bad)], "ftp://example.org/feed")
+    assert "1 article added" in status and "from 3 inputs" in status
+    assert "bad.jsonl" in status and str(tmp_path) not in status  # named by file name, not temp path
+    assert "ftp://example.org/feed" in status and "http" in status
+    assert ">1<" in stats.replace(" ", "")
+    assert files is None and urls == ""
+    assert any("Glasgow tram museum" in q for [q] in examples.raw_samples)
+    with pytest.raises(gr.Error, match="choose files"):
+        h.add(None, "  ")
+
+
+def test_example_questions_come_from_the_index(seed_index) -> None:  # noqa: ANN001
+    assert example_questions(seed_index) == [SEED_QUESTION]
+
+
+# --- the named API and the command -----------------------------------------------------------------------------
+def test_gradio_client_asks_the_named_endpoint(seed_index) -> None:  # noqa: ANN001
+    from gradio_client import Client
+
+    with running_app(seed_index) as url:
+        client = Client(url, verbose=False)
+        result = client.predict(SEED_QUESTION, api_name="/ask")
+        assert "April" in result["answer"]
+        assert result["sources"][0]["source"] == "Sputnik"
+        assert result["sources"][0]["highlight"]
+        assert result["abstained"] is False
+        filtered = client.predict(SEED_QUESTION, "2019-01-01", [], "", "", [], api_name="/ask")
+        assert filtered["sources"] == []
+        json.dumps(result)  # JSON all the way through
+
+
+def test_python_app_py_serves_the_page(seed_index) -> None:  # noqa: ANN001
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(seed_index.dir)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        page = ""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                    page = resp.read().decode("utf-8", errors="replace")
+                    break
+            except OSError:
+                time.sleep(0.25)
+        assert page, f"app.py did not serve: {proc.stdout.read().decode() if proc.poll() is not None else ''}"
+        assert "newsrag" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as resp:
+            config = json.load(resp)
+        assert any(d.get("api_name") == "ask" for d in config["dependencies"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

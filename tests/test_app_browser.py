@@ -1,0 +1,214 @@
+"""The app in a real browser: ask, follow a citation, stay safe with hostile articles, add an article.
+
+The app runs in this process on a small index (the seed article and a hostile one) embedded with the real
+model; chromium is Debian's, driven by Playwright. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from browser_support import PHONE, WIDE, chromium, running_app
+from conftest import ARTIFACTS, SEED
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
+HOSTILE = {
+    "id": "hostile-1",
+    "title": "<script>window.__xss='title'</script>Zeppelin museum <img src=x onerror=\"window.__xss='title-img'\"> opens",
+    "text": "The zeppelin museum in Friedrichshafen opened a new hall on Monday. <img src=x "
+            "onerror=\"window.__xss='text-img'\"> Visitors can see a full-size zeppelin gondola in the new hall. "
+            "<script>window.__xss='text-script'</script> The hall cost 12 million euros to build.\n\n"
+            "The museum expects <a href=\"javascript:window.__xss='inline-link'\">300,000 visitors</a> a year.",
+    "url": "javascript:window.__xss='url'",
+    "published": "2020-03-01",
+    "source": "<b onmouseover=\"window.__xss='source'\">Evil Wire</b>",
+}
+UPLOADED = ("Glasgow tram museum reopens\n\n"
+            "The Glasgow tram museum reopened on 3 March 2021 after a restoration that took two years. "
+            "Its oldest tram, built in 1898, runs again on a short track beside the River Clyde.\n")
+
+
+@dataclass
+class Tab:
+    """A page and what it did that a test may check: requests to other hosts, dialogs, script errors."""
+
+    page: object
+    outside: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory: pytest.TempPathFactory, real_embedder):  # noqa: ANN001, ANN201
+    from rag.pipeline import NewsIndex
+
+    base = tmp_path_factory.mktemp("app-browser")
+    hostile = base / "hostile.jsonl"
+    hostile.write_text(json.dumps(HOSTILE) + "\n", encoding="utf-8")
+    index = NewsIndex.open(base / "index", create=True, embedder=real_embedder)
+    report = index.ingest([str(SEED), str(hostile)])
+    assert report.added == 2, report.problems
+    yield index
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(small_index):  # noqa: ANN001, ANN201
+    with running_app(small_index) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    with chromium() as b:
+        yield b
+
+
+def open_tab(browser, url: str, viewport: dict) -> Tab:  # noqa: ANN001
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    tab = Tab(page)
+    page.on("request", lambda r: tab.outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                                      "blob:")) else None)
+    page.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#question textarea").wait_for(timeout=30_000)
+    return tab
+
+
+def ask(tab: Tab, question: str, turn: int) -> str:
+    """Type ``question``, press Enter, wait for answer ``turn`` and return its text."""
+    box = tab.page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    tab.page.locator(f'#sources .nr-turn[id="turn-{turn}"]').wait_for(timeout=60_000)
+    return tab.page.locator("#chat .nr-answer").nth(turn - 1).inner_text()
+
+
+def shot(tab: Tab, name: str, full_page: bool = False) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=full_page)
+
+
+def test_answer_cites_the_seed_article_and_the_citation_opens_the_passage(browser, app_url: str) -> None:  # noqa: ANN001
+    tab = open_tab(browser, app_url, WIDE)
+    page = tab.page
+    assert page.title().startswith("newsrag")
+    assert "2 news articles" in page.locator("#nr-header").inner_text()
+    shot(tab, "wide-start")
+
+    answer = ask(tab, SEED_QUESTION, 1)
+    assert "April" in answer
+    cite = page.locator("#chat a.cite").first
+    assert cite.inner_text() == "[1]"
+    card = page.locator('#sources [id="src-1-1"]')
+    page.evaluate("document.querySelectorAll('#sources details').forEach(d => d.open = false)")
+    assert not card.locator(".nr-passage").is_visible()
+
+    cite.click()
+    passage = card.locator(".nr-passage")
+    passage.wait_for(state="visible")
+    assert "S-400" in card.locator(".nr-title").inner_text()
+    assert "Sputnik" in card.locator(".nr-meta").inner_text()
+    assert "14 December 2019" in card.locator(".nr-meta").inner_text()
+    assert any("April" in m for m in passage.locator("mark").all_inner_texts())
+    shot(tab, "wide-answer")
+
+    # A follow-up leans on the first question: the chat hands the earlier questions to the pipeline.
+    ask(tab, "What about Russia?", 2)
+    assert "S-400" in page.locator("#chat .nr-searched").last.inner_text()
+    assert page.locator('#sources [id="src-2-1"]').count() == 1
+    assert page.locator('#sources details[id="turn-1"]').get_attribute("open") is None  # the older turn folds
+    assert tab.outside == [], f"the page asked other hosts: {tab.outside}"
+    assert tab.errors == []
+
+
+def test_phone_width_has_no_sideways_scroll(browser, app_url: str) -> None:  # noqa: ANN001
+    tab = open_tab(browser, app_url, PHONE)
+    ask(tab, SEED_QUESTION, 1)
+    tab.page.locator("#chat a.cite").first.click()
+    tab.page.locator('#sources [id="src-1-1"] mark').first.wait_for(state="visible")
+    overflow = tab.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+    shot(tab, "phone-answer", full_page=True)
+
+
+def test_hostile_article_shows_as_text_and_runs_nothing(browser, app_url: str) -> None:  # noqa: ANN001
+    tab = open_tab(browser, app_url, WIDE)
+    page = tab.page
+    answer = ask(tab, "How much did the new hall of the zeppelin museum cost?", 1)
+    assert "12 million" in answer
+    page.locator("#chat a.cite").first.click()
+    card = page.locator('#sources [id="src-1-1"]')
+    card.locator(".nr-passage").wait_for(state="visible")
+    page.mouse.move(0, 0)
+    card.locator(".nr-meta").hover()  # the hostile source name carries an onmouseover
+    page.wait_for_timeout(300)
+
+    assert "<script>window.__xss='title'</script>" in card.locator(".nr-title").inner_text()
+    assert "<img src=x" in card.locator(".nr-passage").inner_text()
+    assert "<b onmouseover" in card.locator(".nr-meta").inner_text()
+    assert page.evaluate("window.__xss") is None
+    assert tab.dialogs == []
+    assert page.locator("#sources script, #chat script, #sources img, #chat .nr-answer img").count() == 0
+    assert page.locator('a[href^="javascript:" i]').count() == 0
+    assert card.locator("a.nr-original").count() == 0  # a javascript: url is no link at all
+    shot(tab, "hostile-article")
+    assert tab.errors == []
+
+
+def test_uploaded_article_can_be_asked_about(browser, small_index, app_url: str, tmp_path: Path) -> None:  # noqa: ANN001
+    upload = tmp_path / "glasgow-trams.txt"
+    upload.write_text(UPLOADED, encoding="utf-8")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"title": "no text and a missing brace"\n', encoding="utf-8")
+    before = small_index.stats()["articles"]
+
+    tab = open_tab(browser, app_url, WIDE)
+    page = tab.page
+    page.get_by_text("Index: what the answers come from").click()
+    stats = page.locator("#nr-stats")
+    stats.wait_for(state="visible")
+    assert re.search(rf"articles\s+{before}\b", stats.inner_text())
+    page.locator("#upload input[type=file]").set_input_files([str(upload), str(broken)])
+    page.locator("#upload").get_by_text("glasgow-trams.txt").wait_for(timeout=20_000)
+    page.locator("#add").click()
+    status = page.locator("#ingest-status .nr-status")
+    status.wait_for(timeout=60_000)
+    assert "1 article added" in status.inner_text()
+    assert "broken.jsonl" in status.inner_text()  # the file that failed is named, with why
+    assert re.search(rf"articles\s+{before + 1}\b", stats.inner_text())
+    shot(tab, "upload", full_page=True)
+
+    answer = ask(tab, "When did the Glasgow tram museum reopen?", 1)
+    assert "3 March 2021" in answer
+    assert "Glasgow tram museum" in page.locator('#sources [id="src-1-1"] .nr-title').inner_text()
+
+
+def test_errors_read_as_messages(browser, app_url: str) -> None:  # noqa: ANN001
+    tab = open_tab(browser, app_url, WIDE)
+    page = tab.page
+    page.locator("#ask").click()
+    page.get_by_text("the question is empty").wait_for(timeout=10_000)
+    page.get_by_text("Filters: date and source").click()
+    page.locator("#as-of textarea").fill("next Tuesday")
+    page.locator("#question textarea").fill(SEED_QUESTION)
+    page.locator("#ask").click()
+    page.get_by_text("is not a date").wait_for(timeout=10_000)
+    shot(tab, "error-message")
+    assert page.locator("#chat .nr-answer").count() == 0
+    assert "Traceback" not in page.content()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean_artifacts() -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("app-*.png"):
+        old.unlink()
