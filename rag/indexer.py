@@ -200,6 +200,8 @@ def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[
                     new_vecs.append(vectors[key])
             report.passages += len(item.passages)
         store.put_vectors(db, index.model_name, vectors)
+        store.set_meta(db, "model", index.model_name)
+        store.set_meta(db, "dim", str(index.dim))
     report.added += len(fresh) - len(replace_ids)
     report.replaced += len(replace_ids)
     index.update_vectors(removed, np.asarray(new_ids, dtype=np.int64),

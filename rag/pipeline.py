@@ -11,14 +11,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag import compose, followup, retrieve
-from rag.config import Settings, load_settings
+from rag.config import FORMAT_VERSION, Settings, load_settings
+from rag.dates import to_date
 from rag.embed import Embedder, make_embedder
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError
 from rag.indexer import IngestReport, ingest
@@ -30,6 +31,7 @@ from rag.vectors import VectorIndex
 log = logging.getLogger(__name__)
 DB_NAME = "newsrag.sqlite"
 MAX_QUESTION_CHARS = 2000
+EARLIEST, LATEST = date(1000, 1, 1), date(9000, 12, 31)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -49,14 +51,15 @@ class NewsIndex:
         if not db_path.exists() and not create:
             raise IndexMissingError(f"no index at {self.dir}: run `newsrag ingest FILES --index {self.dir}` first")
         self.dir.mkdir(parents=True, exist_ok=True)
-        manifest = read_manifest(self.dir)
+        self.store = Store(db_path)
+        # The database records the model too, so a lost or garbled manifest cannot switch the index's model.
+        manifest = _merged_manifest(read_manifest(self.dir), self.store)
         explicit = embedder.name if embedder else explicit_model
         if manifest:
             check_compatible(manifest, explicit, self.dir)
         model = (manifest or {}).get("model") or explicit or settings.embed.model
         self.embedder = embedder or make_embedder(model, settings.embed.batch_size)
         self.model_name = self.embedder.name
-        self.store = Store(db_path)
         self._dim = int(manifest["dim"]) if manifest and manifest.get("dim") else None
         self.vectors: VectorIndex | None = None
         self.generation = -1
@@ -96,18 +99,36 @@ class NewsIndex:
             if current == self.generation and not force:
                 return False
             manifest = read_manifest(self.dir) or {}
-            path = self.dir / manifest.get("vector_file", "")
-            if manifest.get("generation") == current and manifest.get("vector_file") and path.exists():
-                self.vectors = VectorIndex.load(path)
+            loaded = self._load_current(manifest, current)
+            if loaded is not None:
+                self.vectors = loaded
             elif self._writer_active() and self.vectors is not None:
                 return False  # another process is between its two writes; keep serving the last whole state
             else:
-                if manifest:
-                    log.warning("vector file of %s does not match the database (generation %s vs %s); rebuilding "
-                                "it from the stored vectors", self.dir, manifest.get("generation"), current)
+                if manifest or self.store.counts()["passages"]:
+                    log.warning("the vector file of %s is missing, unreadable or older than the database (manifest "
+                                "generation %s, database %s); rebuilding it from the stored vectors", self.dir,
+                                manifest.get("generation"), current)
                 self._rebuild_vectors(current)
             self.generation = current
             return True
+
+    def _load_current(self, manifest: dict[str, Any], generation: int) -> VectorIndex | None:
+        """The manifest's vector file when it is of ``generation``, readable, and holds one vector per passage
+        the database gives one; else None (the caller rebuilds or waits for the writer)."""
+        name = manifest.get("vector_file")
+        if manifest.get("generation") != generation or not name or not (self.dir / name).is_file():
+            return None
+        try:
+            vectors = VectorIndex.load(self.dir / name)
+        except RuntimeError as err:  # faiss's error for a truncated or garbled file
+            log.warning("cannot read the vector file %s (%s)", self.dir / name, err)
+            return None
+        same_generation, dense = self.store.generation_and_dense()
+        if same_generation == generation and len(vectors) != dense:
+            log.warning("vector file %s holds %d vectors, the database %d", self.dir / name, len(vectors), dense)
+            return None
+        return vectors
 
     def _rebuild_vectors(self, generation: int) -> None:
         ids, vecs = self.store.indexed_vectors(self.model_name)
@@ -217,6 +238,10 @@ class NewsIndex:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         question = _check_question(question)
+        as_of, since, until = (_check_date(name, value) for name, value in
+                               (("as_of", as_of), ("since", since), ("until", until)))
+        if top_k is not None and top_k < 1:
+            raise QuestionError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         self.refresh()
         search_text = followup.rewrite(question, history)
         query = retrieve.Query.make(search_text, as_of=as_of, sources=sources, since=since, until=until,
@@ -243,13 +268,37 @@ class NewsIndex:
         self.store.close()
 
 
+def _merged_manifest(manifest: dict[str, Any] | None, store: Store) -> dict[str, Any] | None:
+    """The manifest, with the model and dimension the database records (the truth) over its own."""
+    model = store.get_meta("model")
+    recorded = {"model": model, "dim": store.get_meta("dim")} if model else {}
+    if not manifest and not recorded:
+        return None
+    return {"format_version": FORMAT_VERSION, **(manifest or {}), **recorded}
+
+
 def _check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
+    question = " ".join(_CONTROL.sub(" ", question).split()) if isinstance(question, str) else ""
+    if not question:
         raise QuestionError("the question is empty: type a question about the news")
-    question = " ".join(_CONTROL.sub(" ", question).split())
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
     return question
+
+
+def _check_date(name: str, value: date | str | None) -> date | None:
+    """``value`` as a date (None for no date); a value that is no date, or one so far off that date arithmetic
+    would overflow, is a QuestionError rather than being ignored."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        value = value.date()
+    day = to_date(value) if isinstance(value, date | str) else None
+    if day is None:
+        raise QuestionError(f"{name} must be a date such as 2019-12-14; got {str(value)[:40]!r}")
+    if not EARLIEST <= day <= LATEST:
+        raise QuestionError(f"{name} must lie between {EARLIEST} and {LATEST}; got {day}")
+    return day
 
 
 def _generation_of(path: Path) -> int:

@@ -93,6 +93,13 @@ class Store:
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
+    def generation_and_dense(self) -> tuple[int, int]:
+        """``(generation, passages with a dense vector)`` read in one statement, so from one snapshot."""
+        (generation, dense), = self.query(
+            "SELECT (SELECT value FROM meta WHERE key = 'generation'), "
+            "(SELECT COUNT(*) FROM passages WHERE embed_hash IS NOT NULL)")
+        return int(generation or 0), dense
+
     # --- articles ---------------------------------------------------------------------------------------
     def existing(self, article_ids: Iterable[str]) -> dict[str, str]:
         """``{article_id: text_hash}`` for the ids already stored."""

@@ -15,7 +15,8 @@ KNOWN = {"id", "title", "text", "url", "published", "source", "author"}
 
 def read_jsonl(text: str, where: str) -> Iterator[Article | Problem]:
     """Articles from JSONL text; a bad line gives a Problem naming ``where:line`` and the others still go in."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: str.splitlines() would also split at U+2028 or U+0085 inside a JSON string.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         place = f"{where}:{number}"
