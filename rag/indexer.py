@@ -126,27 +126,31 @@ def _write_batch(index, prepared: list[_Prepared], report: IngestReport) -> None
     known = store.existing(p.article.article_id for p in prepared)
     fresh: list[_Prepared] = []
     replace_ids: list[str] = []
-    seen_hashes: set[str] = set()
+    copies: list[tuple[Article, str, str]] = []  # (article, text hash, id of the article it copies)
+    seen_hashes: dict[str, str] = {}
     for item in prepared:
         old_hash = known.get(item.article.article_id)
         if old_hash == item.hash:
             report.unchanged += 1
             continue
-        owner = store.hash_owner(item.hash)
-        if item.hash in seen_hashes or (owner and owner != item.article.article_id):
+        owner = seen_hashes.get(item.hash) or store.hash_owner(item.hash)
+        if owner and owner != item.article.article_id:
+            # Same text under another id: no passages of its own, but kept as a citable copy of the story.
             report.duplicates += 1
+            if old_hash is None:
+                copies.append((item.article, item.hash, owner))
             continue
-        seen_hashes.add(item.hash)
+        seen_hashes[item.hash] = item.article.article_id
         if old_hash is not None:
             replace_ids.append(item.article.article_id)
         fresh.append(item)
-    if not fresh:
+    if not fresh and not copies:
         return
     t0 = time.perf_counter()
     vectors, hashes = _embed(index, fresh, report)
     t1 = time.perf_counter()
     report.seconds["embed"] += t1 - t0
-    _store(index, fresh, replace_ids, vectors, hashes, report)
+    _store(index, fresh, replace_ids, vectors, hashes, report, copies)
     report.seconds["write"] += time.perf_counter() - t1
 
 
@@ -179,7 +183,8 @@ def _embed(index, fresh: list[_Prepared], report: IngestReport) -> tuple[dict[st
 
 
 def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[str, np.ndarray],  # noqa: ANN001
-           hashes: list[list[str | None]], report: IngestReport) -> None:
+           hashes: list[list[str | None]], report: IngestReport,
+           copies: list[tuple[Article, str, str]] = ()) -> None:  # noqa: B006 - never mutated
     store = index.store
     new_ids: list[int] = []
     new_vecs: list[np.ndarray] = []
@@ -199,6 +204,9 @@ def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[
                     new_ids.append(pid)
                     new_vecs.append(vectors[key])
             report.passages += len(item.passages)
+        for article, digest, owner in copies:
+            group = db.execute("SELECT group_id FROM articles WHERE article_id = ?", (owner,)).fetchone()
+            store.insert_article(db, article, digest, group[0] if group else owner, None)
         store.put_vectors(db, index.model_name, vectors)
         store.set_meta(db, "model", index.model_name)
         store.set_meta(db, "dim", str(index.dim))
