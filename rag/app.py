@@ -170,17 +170,24 @@ class Handlers:
                            print_exception=False)
         names = {str(f): Path(f).name for f in files or []}
         totals, problems, start = {"added": 0, "replaced": 0, "unchanged": 0, "passages": 0}, [], time.perf_counter()
-        for i, item in enumerate(inputs):
-            if progress is not None:
-                progress((i, len(inputs)), desc=f"adding {names.get(str(item), item)}", unit="inputs")
+        expected, seen = sum(_expected_articles(i) for i in inputs), [0]
+        for item in inputs:
+            name = names.get(str(item), item)
+
+            def tick(_kind: str, articles: int, _passages: int, name: str = name) -> None:
+                seen[0] += articles
+                if progress is not None:
+                    progress((seen[0], max(expected, seen[0])), desc=f"adding {name}", unit="articles")
+
+            tick("start", 0, 0)
             try:
-                report = self.index.ingest([item])
+                report = self.index.ingest([item], progress=tick)
             except RagError as err:
                 problems.append(_short(str(err), names))
                 continue
             except Exception:
                 log.exception("adding %s failed", item)
-                problems.append(f"{names.get(str(item), item)}: could not be added (the server log has the details)")
+                problems.append(f"{name}: could not be added (the server log has the details)")
                 continue
             for key in totals:
                 totals[key] += getattr(report, key)
@@ -190,6 +197,15 @@ class Handlers:
             gr.Warning("nothing was added: see the messages under the upload box", title="Nothing added")
         return (status, self.panel_html(), gr.Dropdown(choices=self.source_names()),
                 gr.Dataset(samples=self.examples()), None, "")
+
+
+def _expected_articles(item: str) -> int:
+    """About how many articles ``item`` holds, for the progress bar: a JSONL file's lines, else one."""
+    path = Path(item)
+    if path.suffix.lower() in (".jsonl", ".ndjson") and path.is_file():
+        with path.open("rb") as fh:
+            return max(1, sum(1 for line in fh if line.strip()))
+    return 1
 
 
 def _short(message: str, names: dict[str, str]) -> str:
@@ -236,20 +252,20 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
                 chat = gr.Chatbot(label="Chat", show_label=False, height=440, elem_id="chat", latex_delimiters=[],
                                   feedback_options=None, buttons=["copy"], placeholder=app_html.CHAT_PLACEHOLDER)
                 with gr.Row(elem_id="nr-ask-row"):
-                    question = gr.Textbox(show_label=False, placeholder="Ask a question about the news…", scale=6,
+                    question = gr.Textbox(show_label=False, placeholder="Ask about the news…", scale=6,
                                           elem_id="question", max_length=2000, autofocus=True, container=False,
-                                          min_width=240)
-                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=72, elem_id="ask")
-                    clear = gr.Button("Clear", variant="secondary", scale=1, min_width=72, elem_id="clear")
+                                          min_width=180)
+                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=64, elem_id="ask")
+                    clear = gr.Button("Clear", variant="secondary", scale=1, min_width=64, elem_id="clear")
                 examples = gr.Examples(examples=h.examples() or [["What happened?"]], inputs=[question],
                                        label="Examples from the indexed articles", examples_per_page=6)
                 with gr.Accordion("Filters: date and source", open=False, elem_id="nr-filters"), gr.Row():
                     as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (today)", elem_id="as-of",
-                                       info="articles published later are ignored", min_width=140)
+                                       info="later articles are ignored", min_width=140)
                     since = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD", elem_id="since",
-                                       min_width=140)
+                                       info="on or after", min_width=140)
                     until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD", elem_id="until",
-                                       min_width=140)
+                                       info="on or before", min_width=140)
                     sources = gr.Dropdown(choices=h.source_names(), multiselect=True, label="Sources", value=[],
                                           info="all when empty", elem_id="source-filter", min_width=180)
             with gr.Column(scale=2, min_width=300):
@@ -259,7 +275,7 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
             stats = gr.HTML(h.panel_html(), elem_id="nr-stats", js_on_load=None)
             with gr.Column():
                 files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload",
-                                label="Files: JSONL, text, HTML, RSS/Atom feeds", height=120)
+                                label="Files: JSONL, text, HTML, RSS/Atom feeds")
                 urls = gr.Textbox(label="Web pages or feeds", placeholder="https://… (one per line)", lines=2,
                                   elem_id="urls")
                 add = gr.Button("Add to the index", variant="primary", elem_id="add")
@@ -276,7 +292,7 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
                    queue=False)
         add.click(lambda f, u, progress=gr.Progress(): h.add(f, u, progress), [files, urls],  # noqa: B008
                   [status, stats, sources, examples.dataset, files, urls], api_visibility="private",
-                  concurrency_limit=1, concurrency_id="index-write", show_progress_on=[status])
+                  concurrency_limit=1, concurrency_id="index-write", show_progress_on=[files])
         gr.api(h.api_ask, api_name="ask")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
 

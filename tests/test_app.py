@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -156,7 +158,10 @@ def test_add_reports_articles_and_problems(hash_index, tmp_path: Path) -> None: 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n", encoding="utf-8")
     h = Handlers(hash_index)
-    status, stats, sources, examples, files, urls = h.add([str(good), str(bad)], "ftp://example.org/feed")
+    calls = []
+    status, stats, sources, examples, files, urls = h.add([str(good), str(bad)], "ftp://example.org/feed",
+                                                          lambda *a, **k: calls.append((a, k)))
+    assert calls[-1][0][0] == (1, 3) and calls[-1][1]["unit"] == "articles"  # one article of about three
     assert "1 article added" in status and "from 3 inputs" in status
     assert "bad.jsonl" in status and str(tmp_path) not in status  # named by file name, not temp path
     assert "ftp://example.org/feed" in status and "http" in status
@@ -165,6 +170,34 @@ def test_add_reports_articles_and_problems(hash_index, tmp_path: Path) -> None: 
     assert any("Glasgow tram museum" in q for [q] in examples.raw_samples)
     with pytest.raises(gr.Error, match="choose files"):
         h.add(None, "  ")
+
+
+def test_add_fetches_urls(hash_index) -> None:  # noqa: ANN001
+    page = (b"<html><head><title>Harbour bridge repainted</title></head><body><article><h1>Harbour bridge "
+            b"repainted</h1><p>Painters finished the harbour bridge on 2 May 2022 after nine months of work on the "
+            b"steel arches, the city council said on Monday.</p></article></body></html>")
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/bridge.html"
+        status, stats, *_ = Handlers(hash_index).add(None, f"{url}\nhttp://127.0.0.1:1/nothing-here")
+    finally:
+        server.shutdown()
+    assert "1 article added" in status
+    assert "http://127.0.0.1:1/nothing-here" in status and "could not connect" in status
+    assert hash_index.ask("When was the harbour bridge repainted?").sources[0].url == url
 
 
 def test_example_questions_come_from_the_index(seed_index) -> None:  # noqa: ANN001
@@ -182,8 +215,11 @@ def test_gradio_client_asks_the_named_endpoint(seed_index) -> None:  # noqa: ANN
         assert result["sources"][0]["source"] == "Sputnik"
         assert result["sources"][0]["highlight"]
         assert result["abstained"] is False
-        filtered = client.predict(SEED_QUESTION, "2019-01-01", [], "", "", [], api_name="/ask")
+        filtered = client.predict(SEED_QUESTION, as_of="2019-01-01", api_name="/ask")
         assert filtered["sources"] == []
+        assert client.predict(SEED_QUESTION, sources=["Sputnik"], since="2019-12-01", api_name="/ask")["sources"]
+        follow = client.predict("What about Russia?", history=[SEED_QUESTION], api_name="/ask")
+        assert "S-400" in follow["search_query"]
         json.dumps(result)  # JSON all the way through
 
 
