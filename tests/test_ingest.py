@@ -301,7 +301,13 @@ def test_same_text_under_another_id_is_a_duplicate(hash_index: NewsIndex, tmp_pa
     second.write_text(json.dumps({"id": "site-7", "title": "Flood", "text": text.upper().replace(".", " !")}) + "\n")
     report = hash_index.ingest([second])
     assert (report.added, report.duplicates) == (0, 1)
-    assert [r[0] for r in hash_index.store.query("SELECT article_id FROM articles")] == ["wire-1"]
+    # Copies keep no passages of their own, but stay citable as copies of the story they repeat.
+    rows = hash_index.store.query("SELECT a.article_id, COUNT(p.passage_id) FROM articles a LEFT JOIN passages p "
+                                  "ON p.article_id = a.article_id GROUP BY a.article_id ORDER BY a.article_id")
+    assert rows == [("site-7", 0), ("wire-1", 1), ("wire-2", 0)]
+    hits = hash_index.ask("river Marrow flooded the lower town").hits
+    assert [h.article.article_id for h in hits] == ["wire-1"]
+    assert set(hits[0].copies) == {"wire-2", "site-7"}
 
 
 # --- bad input through `newsrag ingest` --------------------------------------------------------------------

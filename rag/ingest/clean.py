@@ -12,10 +12,13 @@ _BOILERPLATE = re.compile(
     r"^(no comments:?|\d+ comments?:?|post a comment|newer post|older post|home|share this( article)?:?|"
     r"share|tweet|email|print|advertisement|subscribe( now)?|sign up for .{0,60}newsletter.*|"
     r"read more:?|related:?|click here.*|follow us on .*|all rights reserved\.?|copyright .{0,80}|"
-    r"image:? .{0,80}|photo:? .{0,80})$",
+    r"image:? .{0,80}|photo:? .{0,80}|ad feedback|\d+\. how relevant is this ad to you\?|"
+    r"video player was slow to load content.*)$",
     re.I,
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8: SQLite and the tokenizers fail.
+SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
 
@@ -37,7 +40,7 @@ def make_article_id(url: str, text: str) -> str:
 
 def clean_line(text: object) -> str:
     """One line of metadata (title, source, author): control characters dropped, spaces collapsed."""
-    return " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", str(text))).split())
+    return " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", SURROGATE.sub("\ufffd", str(text)))).split())
 
 
 def clean_text(text: str, title: str = "") -> str:
@@ -45,7 +48,8 @@ def clean_text(text: str, title: str = "") -> str:
 
     A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice.
     """
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n\n"))
     text = _CONTROL.sub(" ", text)
     seen = {normalize_for_hash(title)} if title else set()
     kept: list[str] = []
@@ -58,7 +62,23 @@ def clean_text(text: str, title: str = "") -> str:
             continue
         seen.add(key)
         kept.append(para)
-    return "\n\n".join(kept)
+    return "\n\n".join(_drop_menus(kept))
+
+
+def _drop_menus(paragraphs: list[str], run: int = 8) -> list[str]:
+    """Drop runs of ``run`` or more one-to-three-word lines: menus, state pickers, tag lists."""
+    out: list[str] = []
+    pending: list[str] = []
+    for para in [*paragraphs, ""]:
+        if para and len(para.split()) <= 3 and not para.endswith((".", "?", "!", "”", '"')):
+            pending.append(para)
+            continue
+        if len(pending) < run:
+            out.extend(pending)
+        pending = []
+        if para:
+            out.append(para)
+    return out
 
 
 class _TextExtractor(HTMLParser):

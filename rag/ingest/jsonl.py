@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_line, clean_text, make_article_id
+from rag.ingest.clean import SURROGATE, clean_line, clean_text, make_article_id
 from rag.ingest.decode import check_size
 from rag.types import Article, Problem
 
@@ -40,6 +40,9 @@ def article_from_record(record: object, place: str) -> Article | Problem:
         return too_big
     title = _field(record, "title")
     text = clean_text(raw_text, title)
+    headline_only = not text and bool(title)
+    if headline_only:
+        text = title  # a page whose body was only boilerplate still tells its headline
     if not text:
         return Problem(place, "field 'text' has no content once boilerplate is removed")
     url = _field(record, "url")
@@ -48,7 +51,7 @@ def article_from_record(record: object, place: str) -> Article | Problem:
     published = parse_date(record.get("published"))
     if record.get("published") and not published:
         return Problem(place, f"field 'published' is not a date: {str(record.get('published'))[:40]!r}")
-    metadata = {k: v for k, v in record.items() if k not in KNOWN}
+    metadata = _scrubbed({k: v for k, v in record.items() if k not in KNOWN})
     return Article(article_id, title or _first_words(text), text, url, published,
                    _field(record, "source"), _field(record, "author"), metadata)
 
@@ -61,3 +64,9 @@ def _field(record: dict, name: str) -> str:
 def _first_words(text: str, n: int = 12) -> str:
     words = text.split()
     return " ".join(words[:n]) + ("..." if len(words) > n else "")
+
+
+def _scrubbed(metadata: dict) -> dict:
+    """``metadata`` without lone surrogates in its keys and strings, so that it can be stored as UTF-8."""
+    dumped = json.dumps(metadata, ensure_ascii=False, default=str)
+    return json.loads(SURROGATE.sub("\ufffd", dumped)) if SURROGATE.search(dumped) else metadata
