@@ -161,7 +161,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    if not (args.ids or args.urls or args.sources or args.since or args.until):
+    if not any(v and str(v).strip() for v in (*args.ids, *args.urls, *args.sources, args.since, args.until)):
         raise RagError("say what to remove: --id, --url, --source, --since and/or --until")
     removed = _open(args).remove(article_ids=args.ids, urls=args.urls, sources=args.sources, since=args.since,
                                  until=args.until)

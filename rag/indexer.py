@@ -124,13 +124,14 @@ def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], Non
 def _write_batch(index, prepared: list[_Prepared], report: IngestReport) -> None:  # noqa: ANN001
     store = index.store
     known = store.existing(p.article.article_id for p in prepared)
+    orphaned = store.orphaned_copies(known)  # copies whose original was removed: ingest them in full now
     fresh: list[_Prepared] = []
     replace_ids: list[str] = []
     copies: list[tuple[Article, str, str]] = []  # (article, text hash, id of the article it copies)
     seen_hashes: dict[str, str] = {}
     for item in prepared:
         old_hash = known.get(item.article.article_id)
-        if old_hash == item.hash:
+        if old_hash == item.hash and item.article.article_id not in orphaned:
             report.unchanged += 1
             continue
         owner = seen_hashes.get(item.hash) or store.hash_owner(item.hash)

@@ -21,8 +21,9 @@ from rag import compose, followup, retrieve
 from rag.config import FORMAT_VERSION, Settings, load_settings
 from rag.dates import to_date
 from rag.embed import Embedder, make_embedder
-from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError, RagError
 from rag.indexer import IngestReport, ingest
+from rag.ingest.clean import SURROGATE
 from rag.manifest import check_compatible, read_manifest, write_manifest
 from rag.store import Store
 from rag.types import Answer
@@ -215,8 +216,11 @@ class NewsIndex:
                since: str | None = None, until: str | None = None) -> list[str]:
         """Remove articles by id, url, source or published date range (criteria other than ids combine with
         AND); returns the ids removed."""
+        # An empty string would match every article without a url or source: it is no criterion.
+        urls, sources = [u for u in urls if u.strip()], [s for s in sources if s.strip()]
+        since, until = _iso_day("since", since), _iso_day("until", until)
         with self.writing():
-            ids = list(article_ids)
+            ids = [i for i in article_ids if i.strip()]
             if urls or sources or since or until:
                 ids += self.store.article_ids_where(urls=urls, sources=sources, since=since, until=until)
             ids = list(self.store.existing(dict.fromkeys(ids)))
@@ -238,6 +242,7 @@ class NewsIndex:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         question = _check_question(question)
+        history, choices, sources = ([_scrub(s) for s in values] for values in (history, choices, sources))
         as_of, since, until = (_check_date(name, value) for name, value in
                                (("as_of", as_of), ("since", since), ("until", until)))
         if top_k is not None and top_k < 1:
@@ -278,12 +283,18 @@ def _merged_manifest(manifest: dict[str, Any] | None, store: Store) -> dict[str,
 
 
 def _check_question(question: str) -> str:
-    question = " ".join(_CONTROL.sub(" ", question).split()) if isinstance(question, str) else ""
+    question = " ".join(_CONTROL.sub(" ", _scrub(question)).split()) if isinstance(question, str) else ""
     if not question:
         raise QuestionError("the question is empty: type a question about the news")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
     return question
+
+
+def _scrub(text: str) -> str:
+    """``text`` without lone surrogates (which arrive through JSON escapes or undecodable argv bytes and cannot
+    be encoded as UTF-8 for SQLite, the model or the terminal)."""
+    return SURROGATE.sub("\ufffd", str(text))
 
 
 def _check_date(name: str, value: date | str | None) -> date | None:
@@ -299,6 +310,18 @@ def _check_date(name: str, value: date | str | None) -> date | None:
     if not EARLIEST <= day <= LATEST:
         raise QuestionError(f"{name} must lie between {EARLIEST} and {LATEST}; got {day}")
     return day
+
+
+def _iso_day(name: str, value: str | None) -> str | None:
+    """``YYYY-MM-DD`` for a date bound; published dates compare as text, so '2020' or 'March 2020' would not
+    mean what they say."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        day = _check_date(name, value)
+    except QuestionError as err:  # the same check as for ask(), but this is no question
+        raise RagError(str(err)) from None
+    return day.isoformat() if day else None
 
 
 def _generation_of(path: Path) -> int:

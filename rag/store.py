@@ -112,8 +112,23 @@ class Store:
         return out
 
     def hash_owner(self, text_hash: str) -> str | None:
-        rows = self.query("SELECT article_id FROM articles WHERE text_hash = ? LIMIT 1", (text_hash,))
+        """The article that holds the passages of this text; copies of it hold none and never own it."""
+        rows = self.query("SELECT a.article_id FROM articles a WHERE a.text_hash = ? AND EXISTS "
+                          "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id) LIMIT 1", (text_hash,))
         return rows[0][0] if rows else None
+
+    def orphaned_copies(self, article_ids: Iterable[str]) -> set[str]:
+        """The ids among ``article_ids`` stored as copies (no passages) whose original has been removed."""
+        ids = list(article_ids)
+        out: set[str] = set()
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            out.update(r[0] for r in self.query(
+                f"SELECT a.article_id FROM articles a WHERE a.article_id IN ({','.join('?' * len(chunk))}) "
+                "AND NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id) "
+                "AND NOT EXISTS (SELECT 1 FROM articles o JOIN passages p ON p.article_id = o.article_id "
+                "WHERE o.text_hash = a.text_hash)", chunk))
+        return out
 
     def insert_article(self, db: sqlite3.Connection, article: Article, text_hash: str, group_id: str,
                        signature: bytes | None) -> None:

@@ -449,6 +449,32 @@ def test_control_characters_are_dropped(hash_index: NewsIndex, tmp_path: Path) -
     assert answer.hits and answer.hits[0].article.article_id == "c1"
 
 
+def test_lone_surrogates_and_line_separators(hash_index: NewsIndex, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON escapes such as \\ud800 decode to lone surrogates, which UTF-8 (SQLite, the tokenizers, the terminal)
+    cannot encode; U+2028 and U+0085 are legal inside a JSON string but are line breaks to str.splitlines()."""
+    jsonl = tmp_path / "odd.jsonl"
+    jsonl.write_text('{"id": "s\\ud800", "title": "Bad \\udc00 title", "text": "Lone \\ud800 surrogate in Quarnby.", '
+                     '"tags": {"k\\udfff": ["v\\ud800"]}}\n'
+                     + json.dumps({"id": "ls", "text": "Line\u2028separator and next\u0085line in Quarnby harbour."},
+                                  ensure_ascii=False) + "\n", encoding="utf-8")
+    feed = tmp_path / "odd.xml"
+    feed.write_text("<rss><channel><item><title>x &#xD800;</title><description>Some text</description></item>"
+                    "</channel></rss>")
+    report = hash_index.ingest([jsonl, feed])
+    assert report.added == 2
+    assert [(p.where, p.reason.split(" (")[0]) for p in report.problems] == [(str(feed), "not a readable feed")]
+    rows = dict(hash_index.store.query("SELECT article_id, text FROM articles"))
+    assert rows == {"s\ufffd": "Lone \ufffd surrogate in Quarnby.",
+                    "ls": "Line separator and next line in Quarnby harbour."}
+    answer = hash_index.ask("What is in Quarnby \udc00?", sources=["x\ud800"], history=["\ud800"],
+                            choices=["a\udfff", "b"], as_of="2024-01-01")
+    assert answer.question == "What is in Quarnby \ufffd?"
+    # Undecodable command-line bytes arrive as surrogates too (surrogateescape).
+    assert main(["ask", "Quarnby \udcff?", "--json", "--index", str(hash_index.dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["question"] == "Quarnby \ufffd?"
+
+
 def test_deeply_nested_html(hash_index: NewsIndex, tmp_path: Path) -> None:
     path = tmp_path / "deep.html"
     path.write_text("<html><head><title>Deep page</title></head><body>" + "<div>" * 5000

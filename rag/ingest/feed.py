@@ -20,7 +20,12 @@ def read_feed(data: bytes | str, where: str) -> Iterator[Article | Problem]:
     """Articles from the feed's items; an item without text gives a Problem naming its position."""
     import feedparser
 
-    parsed = feedparser.parse(data)
+    try:
+        parsed = feedparser.parse(data)
+    except Exception as err:  # noqa: BLE001 - feedparser's loose parser fails on hostile input in ways of its own
+        # (a surrogate character reference raises UnicodeEncodeError); a broken feed must not end the ingest.
+        yield Problem(where, f"not a readable feed ({type(err).__name__}: {err})")
+        return
     if not parsed.entries:
         reason = f"not a readable feed ({parsed.bozo_exception})" if parsed.bozo else "feed has no items"
         yield Problem(where, reason)
@@ -39,8 +44,8 @@ def _item(entry: dict, place: str, site: str) -> Article | Problem:
     text = clean_text(html_to_text(raw), title)
     if not text:
         return Problem(place, "feed item has no text")
-    url = entry.get("link", "")
+    url = clean_line(entry.get("link", ""))
     published = parse_date(entry.get("published") or entry.get("updated") or entry.get("created"))
-    item_id = entry.get("id") or ""
+    item_id = clean_line(entry.get("id") or "")
     article_id = make_article_id(url or item_id, text)
     return Article(article_id, title or text[:80], text, url, published, site, clean_line(entry.get("author", "")))

@@ -28,7 +28,7 @@ def read_html(html: str, where: str, url: str = "") -> Article | Problem:
     text = clean_text(raw, title)
     if not text:
         return Problem(where, "HTML page has no readable article text")
-    page_url = url or meta.get("url") or ""
+    page_url = clean_line(url or meta.get("url") or "")
     return Article(
         make_article_id(page_url, text), title or text[:80], text, page_url,
         parse_date(meta.get("date")), clean_line(meta.get("sitename") or ""), clean_line(meta.get("author") or ""),

@@ -1,0 +1,126 @@
+"""The `newsrag` command through ``rag.cli.main``: ingest, ask, stats and their JSON shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import DEMO, SEED, WIKINEWS
+
+from rag.cli import main
+
+SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus ingested through the CLI with the hashing embedder."""
+    path = tmp_path_factory.mktemp("cli") / "index"
+    assert main(["ingest", str(DEMO), "--index", str(path), "--model", "hash-256", "--quiet"]) == 0
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_prints_a_summary_and_stats_counts(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ingest", str(SEED), "--index", str(index_dir), "--quiet")
+    assert code == 0 and err == ""
+    assert out.startswith("added 0 articles (0 replaced, 1 already indexed, 0 duplicates skipped")
+    code, out, _ = run(capsys, "stats", "--index", str(index_dir), "--json")
+    stats = json.loads(out)
+    assert code == 0
+    assert {"articles", "passages", "dense_passages", "sources", "first_published", "last_published", "model",
+            "vectors"} <= set(stats)
+    n_articles = sum(1 for line in WIKINEWS.read_text(encoding="utf-8").splitlines() if line.strip()) + 1
+    assert stats["articles"] == n_articles
+    assert stats["passages"] == stats["dense_passages"] == stats["vectors"] > n_articles
+    assert stats["model"] == "hash-256"
+    assert stats["sources"]["Sputnik"] == 1
+    assert stats["first_published"] <= "2019-12-14" <= stats["last_published"]
+
+
+def test_stats_as_text(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "stats", "--index", str(index_dir))
+    assert code == 0
+    assert "articles" in out and "hash-256 (256 dimensions)" in out and "Sputnik (1)" in out
+
+
+def test_ask_json_shape(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ask", SEED_QUESTION, "--as-of", "2019-12-20", "--json", "--index", str(index_dir))
+    assert code == 0, err
+    answer = json.loads(out)
+    assert {"answer", "citations", "sources", "abstained", "question", "related"} <= set(answer)
+    assert answer["question"] == SEED_QUESTION
+    assert answer["abstained"] is False
+    assert "April" in answer["answer"]
+    markers = {s["marker"] for s in answer["sources"]}
+    assert answer["citations"] and {c["marker"] for c in answer["citations"]} <= markers
+    assert all(f"[{m}]" in answer["answer"] for m in markers)
+    seed = next(s for s in answer["sources"] if s["source"] == "Sputnik")
+    assert seed["published"] == "2019-12-14"
+    assert {"marker", "article_id", "title", "url", "passage", "passage_id", "highlight"} <= set(seed)
+    for citation in answer["citations"]:
+        source = next(s for s in answer["sources"] if s["marker"] == citation["marker"])
+        assert citation["article_id"] == source["article_id"]
+        assert citation["sentence"] in source["passage"]
+
+
+def test_ask_as_text_lists_its_sources(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ask", SEED_QUESTION, "--as-of", "2019-12-20", "--index", str(index_dir))
+    assert code == 0
+    assert "[1]" in out and "Sources:" in out and "Sputnik" in out
+
+
+def test_ask_json_when_nothing_answers(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ask", "What is the airspeed velocity of an unladen swallow on Jupiter?", "--json",
+                       "--index", str(index_dir))
+    answer = json.loads(out)
+    assert code == 0
+    assert answer["abstained"] is True and answer["citations"] == [] and answer["sources"] == []
+
+
+def test_ask_before_the_article_existed(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As of a date before the seed article, it is no evidence."""
+    code, out, _ = run(capsys, "ask", SEED_QUESTION, "--as-of", "2019-12-01", "--source", "Sputnik", "--json",
+                       "--index", str(index_dir))
+    answer = json.loads(out)
+    assert code == 0 and answer["abstained"] is True
+    assert all(s["source"] != "Sputnik" for s in answer["sources"] + answer["related"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["ask", ""], "newsrag: error: the question is empty"),
+    (["ask", "When?", "--as-of", "someday"], "newsrag: error: as_of must be a date such as 2019-12-14"),
+    (["ask", "When?", "--top-k", "0"], "newsrag: error: top_k must be greater than 0"),
+    (["ingest", str(SEED), "--model", "hash-128", "--quiet"], "newsrag: error: index "),
+])
+def test_errors_are_one_line_and_exit_2(index_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                        message: str) -> None:
+    code, out, err = run(capsys, *argv, "--index", str(index_dir))
+    assert code == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_model_mismatch_names_both_models(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ingest", str(SEED), "--model", "hash-128", "--quiet", "--index", str(index_dir))
+    assert code == 2
+    assert "'hash-256'" in err and "'hash-128'" in err
+
+
+def test_ask_on_a_missing_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ask", "What happened?", "--index", str(tmp_path / "none"))
+    assert code == 2
+    assert err.strip() == (f"newsrag: error: no index at {tmp_path / 'none'}: run `newsrag ingest FILES --index "
+                           f"{tmp_path / 'none'}` first")
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2
+    assert "usage: newsrag" in capsys.readouterr().err
