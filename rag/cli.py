@@ -1,4 +1,4 @@
-"""The ``newsrag`` command: ingest, ask, stats, remove, eval, serve."""
+"""The ``newsrag`` command: ingest, ask, stats, remove, eval, serve, bench."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ EPILOG = """examples:
   newsrag stats
   newsrag eval tests/data/questions.jsonl --report report.json
   newsrag serve --port 7860
+  newsrag bench --corpus realtimeqa --vectors 100000 1000000
 
 The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
 
@@ -86,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     c.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+
+    from rag.bench.run import add_arguments as bench_arguments
+
+    c = command("bench", "time ingest, queries, app start-up, memory and disk on a corpus (index: a temporary one "
+                "unless --index)", _bench)
+    bench_arguments(c)
     return p
 
 
@@ -189,6 +196,12 @@ def _eval(args: argparse.Namespace) -> int:
         Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"report written to {args.report}")
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rag.bench.run import run
+
+    return run(args)
 
 
 def _serve(args: argparse.Namespace) -> int:

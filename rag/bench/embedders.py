@@ -13,14 +13,14 @@ def compare_embedders(first, second, texts: Sequence[str], questions: Sequence[s
                       top_k: int = 10) -> dict[str, float]:
     """``{first_per_s, second_per_s, speedup, cosine_mean, cosine_min, overlap_at_10}`` on ``texts``.
 
-    The two must embed into the same space (the same model at two precisions) for the cosine to mean anything;
-    ``overlap_at_10`` is the mean share of the first's top ``top_k`` texts for each question that the second
+    The cosines compare the two vectors of each text, which means something only when both embed into the same
+    space (one model at two precisions); they are ``None`` when the dimensions differ. ``overlap_at_10`` is the mean share of the first's top ``top_k`` texts for each question that the second
     also ranks in its top ``top_k``."""
     first.embed(["warm up"])
     second.embed(["warm up"])
     a, first_s = _timed_embed(first, texts)
     b, second_s = _timed_embed(second, texts)
-    cosine = np.sum(a * b, axis=1)
+    cosine = np.sum(a * b, axis=1) if a.shape == b.shape else None
     qa, qb = first.embed(list(questions)), second.embed(list(questions))
     k = min(top_k, len(texts))
     top_a = np.argsort(-(qa @ a.T), axis=1)[:, :k]
@@ -28,7 +28,8 @@ def compare_embedders(first, second, texts: Sequence[str], questions: Sequence[s
     overlap = np.mean([len(set(x.tolist()) & set(y.tolist())) / k for x, y in zip(top_a, top_b, strict=True)])
     return {"texts": len(texts), "questions": len(questions), "first_per_s": len(texts) / first_s,
             "second_per_s": len(texts) / second_s, "speedup": first_s / second_s,
-            "cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()), "overlap_at_10": float(overlap)}
+            "cosine_mean": None if cosine is None else float(cosine.mean()),
+            "cosine_min": None if cosine is None else float(cosine.min()), "overlap_at_10": float(overlap)}
 
 
 def _timed_embed(embedder, texts: Sequence[str]) -> tuple[np.ndarray, float]:  # noqa: ANN001

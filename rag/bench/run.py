@@ -148,9 +148,11 @@ def table(r: dict[str, Any]) -> str:
         rows.append(("index on disk", f"{d['total_mib']:.1f} MiB (SQLite {d['sqlite_mib']:.1f}, vectors {d['vectors_mib']:.1f})"))
         if "compare" in r:
             m = r["compare"]
+            cosine = (f"cosine mean {m['cosine_mean']:.4f} min {m['cosine_min']:.4f}, " if m["cosine_mean"] is not None
+                      else "")
             rows.append((f"{m['second']} vs {m['first']}",
-                         f"{m['second_per_s']:.1f} vs {m['first_per_s']:.1f} passages/s ({m['speedup']:.2f}x), cosine "
-                         f"mean {m['cosine_mean']:.4f} min {m['cosine_min']:.4f}, top-10 overlap {m['overlap_at_10']:.3f}"))
+                         f"{m['second_per_s']:.1f} vs {m['first_per_s']:.1f} passages/s ({m['speedup']:.2f}x), "
+                         f"{cosine}top-10 overlap {m['overlap_at_10']:.3f}"))
     for v in r.get("vectors", []):
         kind = v["kind"] + (f" nlist={v['nlist']} nprobe={v['nprobe']}" if v["kind"] == "ivf" else "")
         rows.append((f"{v['n']:,} synthetic vectors, {kind}",
