@@ -22,6 +22,7 @@ from rag.types import ArticleInfo, Hit, Passage
 RECENCY = (1.0, 30.0)
 RECENCY_STRONG = (2.0, 10.0)
 WINDOW_BOOST = 3.0
+SUPPORT = 0.3
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,15 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit
             continue
         ranked.append((score * date_weight(info.published, query), passage, info))
     ranked.sort(key=lambda r: (-r[0], r[1].passage_id))
-    best: dict[str, tuple[float, Passage, ArticleInfo]] = {}
+    # A story is as good as its best passage, plus a little for each further passage that matches: an article
+    # about the asked event matches in several places, a digest of many stories in one.
+    by_group: dict[str, list[tuple[float, Passage, ArticleInfo]]] = {}
     for item in ranked:
-        best.setdefault(item[2].group_id, item)
-        if len(best) >= query.top_k:
-            break
+        by_group.setdefault(item[2].group_id, []).append(item)
+    story = {g: items[0][0] + sum(SUPPORT ** i * it[0] for i, it in enumerate(items[1:3], start=1))
+             for g, items in by_group.items()}
+    order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1].passage_id))[: query.top_k]
+    best = {g: (story[g], by_group[g][0][1], by_group[g][0][2]) for g in order}
     members = index.store.group_members(best)
     return [Hit(p, info, score, dense_rank.get(p.passage_id), lexical_rank.get(p.passage_id),
                 tuple(m for m in members.get(group, []) if m != info.article_id))

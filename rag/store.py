@@ -43,6 +43,8 @@ CREATE INDEX IF NOT EXISTS lsh_bucket ON lsh(band, bucket);
 CREATE INDEX IF NOT EXISTS lsh_article ON lsh(article_id);
 """
 
+# BM25 weight of a headline match against a body match: a headline names what the article is about.
+TITLE_WEIGHT = 1.0
 _INFO = "article_id, title, url, published, source, author, group_id"
 
 
@@ -215,10 +217,10 @@ class Store:
     def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = ()) -> list[tuple[int, float]]:
         """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated). Title hits
         weigh double, since a headline names what the article is about."""
-        sql = ("SELECT f.rowid, -bm25(passages_fts, 2.0, 1.0) AS s FROM passages_fts f "
+        sql = (f"SELECT f.rowid, -bm25(passages_fts, {TITLE_WEIGHT}, 1.0) AS s FROM passages_fts f "
                + ("JOIN passages p ON p.passage_id = f.rowid JOIN articles a ON a.article_id = p.article_id "
                   if where else "")
-               + f"WHERE passages_fts MATCH ? {('AND ' + where) if where else ''} ORDER BY bm25(passages_fts, 2.0, 1.0) "
+               + f"WHERE passages_fts MATCH ? {('AND ' + where) if where else ''} ORDER BY bm25(passages_fts, {TITLE_WEIGHT}, 1.0) "
                "LIMIT ?")
         try:
             return [(r[0], r[1]) for r in self.query(sql, [match, *params, limit])]
