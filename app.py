@@ -10,8 +10,6 @@ import argparse
 import logging
 import os
 
-from rag.app import serve
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Serve the newsrag chat app.")
     parser.add_argument("--index", default=None, help="index directory (default: $NEWSRAG_INDEX or ./index)")
@@ -20,7 +18,9 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
                         help="port (default: $GRADIO_SERVER_PORT or 7860)")
     args = parser.parse_args()
+    from rag.app import serve  # after parsing, so that --help does not wait for Gradio to import
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    for noisy in ("httpx", "httpcore", "urllib3", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     serve(args.index, args.host, args.port)

@@ -36,9 +36,9 @@ UPLOAD_TYPES = [".jsonl", ".ndjson", ".json", ".txt", ".text", ".md", ".html", "
 # Questions the demo corpus answers well, keyed by the start of the article title they are about.
 DEMO_QUESTIONS = {
     "Russia and Turkey will start joint production of S-400": "When will the S-400 systems be fully installed in Turkey?",
-    "At least 107 killed in Mecca crane collapse": "How many people were killed in the Mecca crane collapse?",
-    "New Zealand begins process to consider changing national flag": "Why is New Zealand considering a new flag?",
+    "Hundreds dead in Hajj stampede": "How many people died in the Hajj stampede?",
     "Over 900 asylum seekers rescued off Indonesian coast": "How many asylum seekers were rescued off Indonesia?",
+    "North Korea puts military in": "Why did North Korea put its military in a quasi-state of war?",
 }
 
 

@@ -223,6 +223,23 @@ def test_gradio_client_asks_the_named_endpoint(seed_index) -> None:  # noqa: ANN
         json.dumps(result)  # JSON all the way through
 
 
+def test_several_people_ask_at_once(hash_index) -> None:  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    hash_index.ingest([str(SEED), str(ROOT / "rag" / "data" / "demo" / "wikinews.jsonl")])
+    questions = [SEED_QUESTION, "How many people died in the Hajj stampede?",
+                 "How many asylum seekers were rescued off Indonesia?", "Who founded LibriVox?"] * 3
+    with running_app(hash_index) as url:
+        clients = [Client(url, verbose=False) for _ in range(4)]
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = list(pool.map(lambda iq: clients[iq[0] % 4].predict(iq[1], api_name="/ask"),
+                                    enumerate(questions)))
+    assert [r["question"] for r in results] == questions  # every caller got the answer to its own question
+    assert all(r["sources"] for r in results)
+
+
 def test_python_app_py_serves_the_page(seed_index) -> None:  # noqa: ANN001
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(seed_index.dir)}
