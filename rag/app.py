@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 CONCURRENCY = 4  # answering is ~50 ms of CPU; more parallel asks than cores only adds latency
 MAX_TURNS = 20
+MAX_UPLOAD = "200mb"  # per file; the readers refuse files over 512 MiB anyway
 UPLOAD_TYPES = [".jsonl", ".ndjson", ".json", ".txt", ".text", ".md", ".html", ".htm", ".xhtml", ".xml", ".rss",
                 ".atom"]
 # Questions the demo corpus answers well, keyed by the start of the article title they are about.
@@ -235,6 +236,7 @@ class NewsApp(gr.Blocks):
         kwargs.setdefault("css", _read_static("app.css"))
         kwargs.setdefault("head", f"<script>{_read_static('app.js')}</script>")
         kwargs.setdefault("footer_links", ["api"])
+        kwargs.setdefault("max_file_size", MAX_UPLOAD)
         kwargs.setdefault("ssr_mode", False)
         kwargs.setdefault("pwa", False)
         kwargs.setdefault("mcp_server", False)
