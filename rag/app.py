@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +85,11 @@ def _date(value: str | None, label: str) -> str | None:
 
 
 def _text_of(message: dict) -> str:
-    """The text of a chat message, whether its content is a string or Gradio 6's list of parts."""
+    """The plain text of a chat message, whether its content is a string or Gradio 6's list of parts."""
     content = message.get("content")
-    if isinstance(content, str):
-        return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return unescape(content) if isinstance(content, str) else ""  # the chat holds questions HTML-escaped
 
 
 class Handlers:

@@ -18,7 +18,7 @@ from browser_support import free_port, running_app
 from conftest import ROOT, SEED
 
 from rag import app_html
-from rag.app import Handlers, build_app, example_questions
+from rag.app import Handlers, _text_of, build_app, example_questions
 from rag.types import Answer, Citation, Source
 
 SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
@@ -117,6 +117,14 @@ def test_respond_answers_with_citations_and_passes_history(seed_index) -> None: 
     assert len(chat2) == 4 and turns2[-1][0] == 2
     assert "S-400" in turns2[-1][1].search_query  # rewritten from the earlier question
     assert 'id="turn-2"' in panel2 and 'id="turn-1"' in panel2
+
+
+def test_history_is_handed_back_as_typed(seed_index) -> None:  # noqa: ANN001
+    question = "What's <the> S-400 & when?"
+    chat, *_ = Handlers(seed_index).respond(question, [], [], "", "", "", [])
+    assert "<the>" not in chat[0]["content"]  # shown escaped...
+    assert _text_of(chat[0]) == question  # ...and read back as typed, for the follow-up rewriter
+    assert _text_of({"role": "user", "content": [{"type": "text", "text": chat[0]["content"]}]}) == question
 
 
 def test_filters_reach_the_pipeline(seed_index) -> None:  # noqa: ANN001
