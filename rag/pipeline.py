@@ -36,6 +36,43 @@ EARLIEST, LATEST = date(1000, 1, 1), date(9000, 12, 31)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+class SearchLock:
+    """Many searches at once, or one in-place change of the FAISS index: FAISS is not safe for both at once
+    (a search during ``add_with_ids``/``remove_ids`` can crash the process). A waiting change goes first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.searching = 0
+        self.changes_waiting = 0
+        self._changing = False
+
+    @contextmanager
+    def search(self):  # noqa: ANN201 - a context manager
+        with self._cond:
+            self._cond.wait_for(lambda: not self._changing and not self.changes_waiting)
+            self.searching += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.searching -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def change(self):  # noqa: ANN201 - a context manager
+        with self._cond:
+            self.changes_waiting += 1
+            self._cond.wait_for(lambda: not self._changing and not self.searching)
+            self.changes_waiting -= 1
+            self._changing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._changing = False
+                self._cond.notify_all()
+
+
 class NewsIndex:
     """An index directory: ``newsrag.sqlite`` (truth), ``vectors.<generation>.faiss`` and ``manifest.json``.
 
@@ -66,6 +103,8 @@ class NewsIndex:
         self.generation = -1
         self._reload_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.search_lock = SearchLock()
+        self._writer_thread: int | None = None  # the thread inside writing(), which may repair the vectors
         self.refresh(force=True)
 
     @classmethod
@@ -103,7 +142,9 @@ class NewsIndex:
             loaded = self._load_current(manifest, current)
             if loaded is not None:
                 self.vectors = loaded
-            elif self._writer_active() and self.vectors is not None:
+            elif self._write_lock.locked() and self._writer_thread != threading.get_ident():
+                return False  # this process's writer is between its two writes; it updates the vectors itself
+            elif self._writer_thread is None and self._writer_active() and self.vectors is not None:
                 return False  # another process is between its two writes; keep serving the last whole state
             else:
                 if manifest or self.store.counts()["passages"]:
@@ -165,8 +206,9 @@ class NewsIndex:
         if len(ids) and vecs.shape[1] != self.vectors.dim:
             raise IndexMismatchError(f"model {self.model_name} gives {vecs.shape[1]}-dimensional vectors, the "
                                      f"index holds {self.vectors.dim}")
-        self.vectors.remove(list(removed))
-        self.vectors.add(ids, vecs)
+        with self.search_lock.change():
+            self.vectors.remove(list(removed))
+            self.vectors.add(ids, vecs)
         if self.vectors.needs_rebuild():
             self._rebuild_vectors(generation)
         self._save_vectors(generation)
@@ -188,10 +230,12 @@ class NewsIndex:
                         fh.close()
                         raise IndexBusyError(f"another process is writing to {self.dir}; try again later") from None
                     time.sleep(0.2)
+            self._writer_thread = threading.get_ident()
             try:
                 self.refresh()
                 yield
             finally:
+                self._writer_thread = None
                 fcntl.flock(fh, fcntl.LOCK_UN)
                 fh.close()
 
@@ -251,7 +295,8 @@ class NewsIndex:
         search_text = followup.rewrite(question, history)
         query = retrieve.Query.make(search_text, as_of=as_of, sources=sources, since=since, until=until,
                                     top_k=top_k or self.settings.retrieve.top_k)
-        hits = retrieve.retrieve(self, query, timings)
+        with self.search_lock.search():
+            hits = retrieve.retrieve(self, query, timings)
         t1 = time.perf_counter()
         answer = compose.compose(self, question, search_text, query, hits, choices, timings)
         timings["compose"] = (time.perf_counter() - t1) * 1000

@@ -380,6 +380,90 @@ def test_readers_in_threads_during_a_free_running_ingest(small_index: Path, tmp_
     reader.close()
 
 
+def test_a_writer_that_was_open_before_a_crash_repairs_the_vectors(small_index: Path, tmp_path: Path) -> None:
+    """An index object opened before another process died between its SQLite commit and its vector file must
+    rebuild the vectors when it writes next, not add its batch to vectors that lack the dead writer's batch."""
+    writer = NewsIndex.open(small_index)
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT)
+    crashed = write_jsonl(tmp_path / "crashed.jsonl", make_corpus(30, prefix="dead"))
+    proc = subprocess.run([sys.executable, str(script), "before-vectors", "1", *_cli_args(crashed, small_index)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    report = writer.ingest([write_jsonl(tmp_path / "next.jsonl", make_corpus(10, prefix="next"))])
+    assert report.added == 10
+    state = assert_consistent(small_index, writer)
+    assert {"dead-0", "next-0"} <= state["articles"]
+    vec = writer.embedder.embed(["News from Velmoradead7 The council of Velmoradead7 met on Monday."])
+    (pid,), = writer.vectors.search(vec, 1)[1]
+    assert writer.store.passages([pid])[pid].article_id == "dead-7"
+    writer.close()
+
+
+class _GatedEmbedder(HashEmbedder):
+    """Blocks the question's embedding (in the thread named 'asker') until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(256)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def embed(self, texts, progress=None):  # noqa: ANN001, ANN201
+        if threading.current_thread().name == "asker":
+            self.entered.set()
+            self.release.wait()
+        return super().embed(texts, progress)
+
+
+def test_in_one_process_a_search_and_a_change_of_the_vectors_never_overlap(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app asks and ingests through one NewsIndex; FAISS crashes if it is searched while it changes."""
+    embedder = _GatedEmbedder()
+    index = NewsIndex.open(tmp_path / "index", create=True, embedder=embedder)
+    index.ingest([SEED])
+    events: list[str] = []
+    for name in ("search", "add"):
+        original = getattr(VectorIndex, name)
+        monkeypatch.setattr(VectorIndex, name, lambda self, *a, _o=original, _n=name: (events.append(_n), _o(self, *a))[1])
+    asker = threading.Thread(target=index.ask, args=("When will the S-400 be installed?",), name="asker")
+    asker.start()
+    assert embedder.entered.wait(60)  # the asker holds the search lock, before its FAISS search
+    writer = threading.Thread(target=index.ingest, args=([write_jsonl(tmp_path / "m.jsonl", make_corpus(20))],))
+    writer.start()
+    while index.search_lock.changes_waiting == 0:  # the writer reached the change and waits for the search
+        assert writer.is_alive(), "the writer changed the vectors while a search was under way"
+        threading.Event().wait(0.01)
+    embedder.release.set()
+    asker.join()
+    writer.join()
+    assert events == ["search", "add"]
+    assert_consistent(index.dir, index)
+    index.close()
+
+
+def test_a_reader_thread_does_not_rebuild_under_its_own_process_writer(tmp_path: Path) -> None:
+    """Between the writer thread's commit and its vector update, a reader thread in the same process must leave
+    the vectors alone: a rebuild there would put the batch in twice."""
+    index = NewsIndex.open(tmp_path / "index", create=True, embedder=HashEmbedder(256))
+    committed, go = threading.Event(), threading.Event()
+    original = index.update_vectors
+
+    def paused_update(*args) -> None:  # noqa: ANN002
+        committed.set()
+        go.wait()
+        original(*args)
+
+    index.update_vectors = paused_update
+    writer = threading.Thread(target=index.ingest, args=([write_jsonl(tmp_path / "w.jsonl", make_corpus(30))],))
+    writer.start()
+    assert committed.wait(60)
+    assert "art-4" in retrieved(index, "What happened in Velmoraart4?")  # full-text already sees the batch
+    assert index.vectors is None  # untouched: the writer adds the batch itself
+    go.set()
+    writer.join()
+    assert_consistent(index.dir, index)  # every vector once
+    index.close()
+
+
 # --- hostile and broken input ------------------------------------------------------------------------------
 def _big_text(n_chars: int) -> str:
     sentence = "The harbour council met again and discussed the budget for the new ferry terminal. "

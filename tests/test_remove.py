@@ -116,7 +116,8 @@ def test_every_article_is_found_before_removal(index_dir: Path) -> None:
     ({"sources": ["Gazette"], "since": "2020-06-01"}, {"g2"}),  # criteria combine with AND
     ({"article_ids": ["n1"], "sources": ["Wire"]}, {"n1", "w1", "w2"}),  # ids add to the rest
     ({"sources": ["Nobody"]}, set()),
-    ({"urls": [""], "sources": [" "]}, set()),  # an empty value is no criterion, not "every article without one"
+    ({"urls": [""]}, set()),  # an empty value is no criterion, not "every article without one"
+    ({"urls": [" "], "sources": [""], "article_ids": [""]}, set()),
 ])
 def test_remove_by_criteria(index_dir: Path, criteria: dict, removed: set[str]) -> None:
     index = NewsIndex.open(index_dir)
