@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import signal
 import sqlite3
@@ -507,6 +508,27 @@ def test_hostile_file_gets_one_clear_problem_and_loses_nothing(hash_index: NewsI
     after = assert_consistent(hash_index.dir, hash_index)
     assert before["articles"] <= after["articles"]
     assert len(after["articles"]) == len(before["articles"]) + (0 if skipped else 1)
+
+
+def test_devices_pipes_and_symlink_loops(tmp_path: Path) -> None:
+    """Neither /dev/zero nor a FIFO named like an article is read (either would never end); a directory with
+    a symlink to its parent is read once. Run in a child so that a regression fails instead of hanging."""
+    (tmp_path / "news" / "a").mkdir(parents=True)
+    (tmp_path / "news" / "a" / "up").symlink_to(tmp_path / "news")
+    write_jsonl(tmp_path / "news" / "a" / "one.jsonl", make_corpus(1))
+    os.mkfifo(tmp_path / "news" / "pipe.txt")
+    code = ("import sys; from rag.ingest import read_inputs; "
+            "print('\\n'.join(str(i) if hasattr(i, 'reason') else 'article ' + i.article_id "
+            "for i in read_inputs(sys.argv[1:])))")
+    proc = subprocess.run([sys.executable, "-c", code, "/dev/zero", str(tmp_path / "news" / "pipe.txt"),
+                           str(tmp_path / "news")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "/dev/zero: unsupported file type (none); use one of .atom, .htm, .html, .json, .jsonl, .ndjson, .rss, "
+        ".text, .txt, .xhtml, .xml",
+        f"{tmp_path / 'news' / 'pipe.txt'}: not a regular file (a device, pipe or socket)",
+        "article art-0",
+    ]
 
 
 def test_mixed_encodings_keep_every_word(hash_index: NewsIndex, tmp_path: Path) -> None:

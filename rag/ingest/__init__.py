@@ -56,7 +56,15 @@ def read_path(path: Path) -> Iterator[Article | Problem]:
 def read_file(path: Path) -> Iterator[Article | Problem]:
     where = str(path)
     suffix = path.suffix.lower()
+    # Checked before reading: a device or pipe (/dev/zero, a FIFO) would never end, an unsupported file is
+    # not worth reading.
+    if suffix not in SUPPORTED:
+        yield Problem(where, f"unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED))}")
+        return
     try:
+        if not path.is_file():
+            yield Problem(where, "not a regular file (a device, pipe or socket)")
+            return
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             yield Problem(where, f"file is {size // (1024 * 1024)} MiB, over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit")
@@ -64,9 +72,6 @@ def read_file(path: Path) -> Iterator[Article | Problem]:
         data = path.read_bytes()
     except OSError as err:
         yield Problem(where, f"cannot read file ({err.strerror or err})")
-        return
-    if suffix not in SUPPORTED:
-        yield Problem(where, f"unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED))}")
         return
     yield from _read_bytes(data, where, suffix)
 
