@@ -21,6 +21,7 @@ from rag.text import content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
 
 CANDIDATE_HITS = 8
+CHOICE_HITS = 10
 MAX_SENTENCE_WORDS = 45
 # Below this support (share of the question's weighted terms found in the best sentence and its passage) the
 # articles are taken not to answer. Calibrated with `bench/calibrate.py` on tests/data/questions.jsonl.
@@ -54,9 +55,10 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if not hits:
         empty = index.store.counts()["articles"] == 0
         return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
-    candidates = score_candidates(info, hits[:CANDIDATE_HITS])
+    candidates = score_candidates(info, hits[: CHOICE_HITS if info.choices else CANDIDATE_HITS])
     if info.choices:
-        return _choice_answer(info, candidates, hits, base)
+        return _choice_answer(info, candidates + _option_candidates(index, info, query, hits), hits, base,
+                              index.embedder)
     best = max(candidates, key=lambda c: c.score, default=None)
     if best is None or best.support < ABSTAIN_BELOW:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
@@ -219,23 +221,91 @@ def _related(hits: list[Hit], n: int = 3) -> tuple[Source, ...]:
     return tuple(_source(h, i, None) for i, h in enumerate(hits[:n], start=1))
 
 
-def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict) -> Answer:
-    """Pick the option the evidence supports best and cite the sentence that names it."""
+def _option_candidates(index, info: QuestionInfo, query, hits: list[Hit]) -> list[Candidate]:  # noqa: ANN001
+    """Sentences of passages that name an option beside the question's terms, beyond the retrieved ones.
+
+    Their rank is their article's rank among the retrieved stories, or just below them when not retrieved."""
+    from rag.retrieve import option_hits
+
+    seen = {h.passage.passage_id for h in hits[:CHOICE_HITS]}
+    rank_of = {h.article.group_id: i for i, h in enumerate(hits)}
+    extra: list[Hit] = []
+    for option in info.choices:
+        for hit in option_hits(index, query, option):
+            if hit.passage.passage_id not in seen:
+                seen.add(hit.passage.passage_id)
+                extra.append(hit)
+    if not extra:
+        return []
+    top = hits[0].score if hits else 1.0
+    cands = score_candidates(info, [Hit(h.passage, h.article, top) for h in extra])
+    for c in cands:
+        c.rank = rank_of.get(c.hit.article.group_id, len(hits))
+    return cands
+
+
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
+
+
+def choice_variants(choice: str) -> set[str]:
+    """Normalized ways an article may write an option: 'Nine years' ~ '9 years', '38%' ~ '38 percent',
+    '£7m' ~ '£7 million'."""
+    base = choice.strip()
+    forms = {base, re.sub(r"^(the|a|an)\s+", "", base, flags=re.I)}
+    for form in list(forms):
+        forms.add(re.sub(r"(\d)\s*%", r"\1 percent", form))
+        forms.add(re.sub(r"(\d)\s*%", r"\1 per cent", form))
+        forms.add(re.sub(r"(\d)\s*m\b", r"\1 million", form))
+        forms.add(re.sub(r"(\d)\s*bn\b", r"\1 billion", form))
+    for form in list(forms):
+        for i, word in enumerate(_NUMBER_WORDS):
+            forms.add(re.sub(rf"\b{word}\b", str(i), form, flags=re.I))
+            forms.add(re.sub(rf"\b{i}\b", word, form))
+    return {f" {normalize_answer(f)} " for f in forms if normalize_answer(f)}
+
+
+def _option_matches(choice: str, asked: set[str], cands: list[Candidate], norms: list[str]) -> list[tuple[Candidate, float]]:
+    """The candidates that name ``choice`` (1.0), or most of its informative words (0.35-0.7)."""
+    variants = choice_variants(choice)
+    terms = {stem(t) for t in content_terms(choice)} or {stem(t) for t in tokens(choice.lower())}
+    informative = terms - asked or terms
+    out = []
+    for c, norm in zip(cands, norms, strict=True):
+        if any(v in norm for v in variants):
+            out.append((c, 1.0))
+            continue
+        share = len(informative & c.stems) / len(informative) if len(informative) > 1 else 0.0
+        if share >= 0.5:
+            out.append((c, 0.7 * share))
+    return out
+
+
+def _meaning(embedder, question: str, cands: list[Candidate], limit: int = 32) -> dict[int, float]:  # noqa: ANN001
+    """Cosine of each candidate sentence with the question, by the index's own embedding model."""
+    unique = list({id(c): c for c in cands}.values())[:limit]
+    if embedder is None or not unique:
+        return {}
+    vecs = embedder.embed([question, *(c.text for c in unique)])
+    sims = vecs[1:] @ vecs[0]
+    return {id(c): float(max(0.0, s)) for c, s in zip(unique, sims, strict=True)}
+
+
+def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict,
+                   embedder=None) -> Answer:  # noqa: ANN001
+    """Pick the option the evidence supports best and cite the sentence that names it.
+
+    An option is supported by a sentence that names it (exactly, or most of its informative words), weighted
+    by how well the sentence matches the question and how high its passage ranks."""
     asked = set(info.stems)
+    norms = [f" {normalize_answer(c.text)} " for c in cands]
+    matches = [_option_matches(choice, asked, cands, norms) for choice in info.choices]
+    meaning = _meaning(embedder, info.text, [c for m in matches for c, _ in m])
     scored: list[tuple[float, str, Candidate | None]] = []
-    for choice in info.choices:
-        norm = normalize_answer(choice)
-        terms = {stem(t) for t in content_terms(choice)} or {stem(t) for t in tokens(choice.lower())}
-        informative = terms - asked or terms
+    for choice, matched in zip(info.choices, matches, strict=True):
         best_c, total, best_ev = None, 0.0, 0.0
-        for c in cands:
-            if norm and norm in normalize_answer(c.text):
-                match = 1.0
-            else:
-                match = len(informative & c.stems) / len(informative) if informative else 0.0
-            if match < 0.6:
-                continue
-            evidence = match * (0.3 + c.support) / (1 + 0.15 * c.rank)
+        for c, match in matched:
+            evidence = match * (0.2 + c.support + meaning.get(id(c), 0.0)) / (1 + 0.3 * c.rank)
             total += evidence
             if evidence > best_ev:
                 best_c, best_ev = c, evidence

@@ -165,3 +165,24 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit
     return [Hit(p, info, score, dense_rank.get(p.passage_id), lexical_rank.get(p.passage_id),
                 tuple(m for m in members.get(group, []) if m != info.article_id))
             for group, (score, p, info) in best.items()]
+
+
+def option_hits(index, query: Query, option: str, limit: int = 5) -> list[Hit]:  # noqa: ANN001
+    """Passages that name ``option`` together with the question's terms, within the query's dates and
+    filters, best first: the evidence for one of a question's choices, wherever the main retrieval ranked it."""
+    phrase = " ".join(t for t in content_terms(option)) or option
+    terms = fts_query(query.text)
+    if not phrase.strip() or not terms:
+        return []
+    match = f'"{phrase.replace(chr(34), "")}" AND ({terms})'
+    where, params = _sql_filter(query)
+    found = index.store.lexical_search(match, limit, where, params)
+    passages = index.store.passages(pid for pid, _ in found)
+    infos = index.store.article_infos(p.article_id for p in passages.values())
+    hits = []
+    for pid, score in found:
+        passage = passages.get(pid)
+        info = infos.get(passage.article_id) if passage else None
+        if info is not None and _allowed(info, query):
+            hits.append(Hit(passage, info, score * date_weight(info.published, query), lexical_rank=len(hits) + 1))
+    return hits
