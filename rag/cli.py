@@ -83,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--top-k", type=int, default=10, help="passages retrieved per question (default 10)")
     c.add_argument("--failures", type=int, default=0, metavar="N", help="list the first N failed questions")
     c.add_argument("--limit", type=int, help="only the first N questions")
+    c.add_argument("--gold-only", action="store_true", help="only the questions that name their gold articles")
+    c.add_argument("--no-choices", action="store_true", help="skip the multiple-choice pass")
+    c.add_argument("--retriever", choices=("hybrid", "lexical", "dense"), default="hybrid",
+                   help="retrieval to evaluate: hybrid (default) or a lexical-only / dense-only baseline")
+    c.add_argument("--no-date-prior", action="store_true", help="ablation: no weighting by date (future articles "
+                   "stay excluded)")
+    c.add_argument("--story-support", type=float, metavar="X",
+                   help="ablation: share of a story's further passages added to its score (default 0.3)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -177,12 +185,25 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
+    from rag.config import load_settings
     from rag.evaluate import failure_text, failures, load_questions, report_table, run_eval
+    from rag.pipeline import NewsIndex
 
-    questions = load_questions(args.questions)[: args.limit]
-    index = _open(args, create=bool(args.corpus))
+    questions = load_questions(args.questions)
+    if args.gold_only:
+        questions = [q for q in questions if q.gold_doc_ids]
+    if args.no_choices:
+        questions = [replace(q, choices=()) for q in questions]
+    questions = questions[: args.limit]
+    settings = load_settings(args.index)
+    retrieve = replace(settings.retrieve, mode=args.retriever, date_prior=not args.no_date_prior)
+    if args.story_support is not None:
+        retrieve = replace(retrieve, story_support=args.story_support)
+    index = NewsIndex.open(args.index, create=bool(args.corpus), settings=replace(settings, retrieve=retrieve))
     if args.corpus:
         report = index.ingest(args.corpus)
         print(f"corpus: {report.added} added, {report.unchanged} already indexed, {report.embedded} passages embedded",

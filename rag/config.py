@@ -36,11 +36,22 @@ class EmbedSettings:
 
 @dataclass(frozen=True)
 class RetrieveSettings:
+    """``mode`` is hybrid, lexical or dense (the last two are baselines); ``date_prior`` weighs articles by their
+    date relative to ``as_of``; ``story_support`` is the share of a story's 2nd (and, squared, 3rd) passage score
+    added to its best one. Articles published after ``as_of`` are excluded in every mode."""
+
     top_k: int = 5
     candidates: int = 100
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    mode: str = "hybrid"
+    date_prior: bool = True
+    story_support: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("hybrid", "lexical", "dense"):
+            raise ValueError(f"Invalid retrieval mode: {self.mode}. Must be one of hybrid, lexical, dense")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from rag.types import ArticleInfo, Hit, Passage
 RECENCY = (1.0, 30.0)
 RECENCY_STRONG = (2.0, 10.0)
 WINDOW_BOOST = 3.0
-SUPPORT = 0.3
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,10 @@ def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> li
     """The ``query.top_k`` best passages from distinct stories, best first."""
     timings = timings if timings is not None else {}
     n = index.settings.retrieve.candidates
-    dense = _dense(index, query, n * 3, timings)
+    mode = index.settings.retrieve.mode
+    dense = _dense(index, query, n * 3, timings) if mode != "lexical" else []
     t0 = time.perf_counter()
-    lexical = _lexical(index, query, n)
+    lexical = _lexical(index, query, n) if mode != "dense" else []
     t1 = time.perf_counter()
     hits = _fuse(index, query, dense, lexical)
     timings["lexical"] = (t1 - t0) * 1000
@@ -150,14 +150,16 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit
         info = infos.get(passage.article_id) if passage else None
         if info is None or not _allowed(info, query):
             continue
-        ranked.append((score * date_weight(info.published, query), passage, info))
+        prior = date_weight(info.published, query) if index.settings.retrieve.date_prior else 1.0
+        ranked.append((score * prior, passage, info))
     ranked.sort(key=lambda r: (-r[0], r[1].passage_id))
     # A story is as good as its best passage, plus a little for each further passage that matches: an article
     # about the asked event matches in several places, a digest of many stories in one.
     by_group: dict[str, list[tuple[float, Passage, ArticleInfo]]] = {}
     for item in ranked:
         by_group.setdefault(item[2].group_id, []).append(item)
-    story = {g: items[0][0] + sum(SUPPORT ** i * it[0] for i, it in enumerate(items[1:3], start=1))
+    support = index.settings.retrieve.story_support
+    story = {g: items[0][0] + sum(support ** i * it[0] for i, it in enumerate(items[1:3], start=1))
              for g, items in by_group.items()}
     order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1].passage_id))[: query.top_k]
     best = {g: (story[g], by_group[g][0][1], by_group[g][0][2]) for g in order}
