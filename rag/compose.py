@@ -164,6 +164,8 @@ def trim(info: QuestionInfo, sentence: str) -> str:
             if score > best_score:
                 best, best_score = window, score
     best = best.strip(" ,;:–—")
+    if len(best.split()) < 8:  # a dateline or a fragment says less than the whole sentence
+        return sentence
     return best if best.endswith((".", "!", "?", "”", '"')) else best + " ..."
 
 
