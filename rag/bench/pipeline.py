@@ -104,12 +104,14 @@ def raw_embed_numbers(embedder, texts: Sequence[str]) -> dict[str, float]:  # no
 
 
 def questions_for(index, corpus: Corpus, count: int) -> list[dict[str, Any]]:  # noqa: ANN001
-    """``ask`` keyword arguments for ``count`` questions: the corpus's own, else article titles as questions."""
+    """``ask`` keyword arguments for ``count`` questions: the corpus's own, else article titles as questions.
+
+    Asked as the app asks them, without their answer choices: picking a choice is eval's path, and costs more
+    (``newsrag eval`` reports its latency)."""
     if corpus.questions:
         from rag.evaluate import load_questions
 
-        return [{"question": q.question, "as_of": q.as_of, "choices": q.choices}
-                for q in load_questions(corpus.questions)[:count]]
+        return [{"question": q.question, "as_of": q.as_of} for q in load_questions(corpus.questions)[:count]]
     rows = index.store.query("SELECT title FROM articles WHERE title != '' ORDER BY article_id LIMIT ?", [count])
     return [{"question": r[0]} for r in rows]
 
