@@ -84,6 +84,7 @@ class SentenceTransformerEmbedder:
         """Normalized float32 vectors, one row per text. Batches are length-sorted, so little is padding."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        _threads_for(len(texts))
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         step = self.batch_size * 4
@@ -95,6 +96,24 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(idx))
         return out
+
+
+_BULK_THREADS = os.cpu_count() or 1
+
+
+def _threads_for(n_texts: int) -> None:
+    """One torch thread for a query-sized batch, all cores for bulk work.
+
+    A query is too small to share between threads, and two processes each spinning two threads on two cores
+    made one query embedding 8x slower (0.9 s against 0.11 s, measured under load here)."""
+    import torch
+
+    want = 1 if n_texts <= SMALL_BATCH else _BULK_THREADS
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
+SMALL_BATCH = 32
 
 
 class HashEmbedder:
