@@ -48,6 +48,7 @@ class Candidate:
     text: str
     stems: frozenset[str]
     prev: tuple[int, int] | None = None  # the sentence before it in the passage
+    next_end: int | None = None  # where the sentence after it ends
     score: float = 0.0
     support: float = 0.0
 
@@ -93,11 +94,13 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     for rank, hit in enumerate(hits):
         text = hit.passage.text
         prev = None
-        for s, e in sentence_spans(text):
+        spans = sentence_spans(text)
+        for i, (s, e) in enumerate(spans):
             sentence = text[s:e].strip()
             if len(sentence.split()) >= 4:
+                following = spans[i + 1][1] if i + 1 < len(spans) else None
                 cands.append(Candidate(rank, hit, s, e, sentence, frozenset(stem(t) for t in content_terms(sentence)),
-                                       prev))
+                                       prev, following))
             prev = (s, e)
     if not cands:
         return cands
@@ -202,12 +205,16 @@ _LEANS_BACK = re.compile(r"^(he|she|it|they|this|that|these|those|his|her|their|
 
 
 def _with_context(c: Candidate) -> Candidate:
-    """A sentence that opens with a pronoun ('He estimated...') comes with the sentence before it."""
+    """A sentence that opens with a pronoun ('He estimated...') comes with the sentence before it; an interview
+    question comes with the reply that follows it."""
+    if c.text.rstrip("”\"' ").endswith("?") and c.next_end is not None:
+        text = c.hit.passage.text[c.start : c.next_end].strip()
+        return Candidate(c.rank, c.hit, c.start, c.next_end, text, c.stems, None, None, c.score, c.support)
     if c.prev is None or not _LEANS_BACK.match(c.text) or len(c.text.split()) > 30:
         return c
     start = c.prev[0]
     text = c.hit.passage.text[start : c.end].strip()
-    return Candidate(c.rank, c.hit, start, c.end, text, c.stems, None, c.score, c.support)
+    return Candidate(c.rank, c.hit, start, c.end, text, c.stems, None, None, c.score, c.support)
 
 
 def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited) -> str:

@@ -29,12 +29,24 @@ def content_terms(text: str) -> list[str]:
     return list(out)
 
 
+_SPELLING = ((re.compile(r"(?<=[a-z]{3})our(s|ed|ing)?$"), r"or\1"),   # colour -> color, labour -> labor
+             (re.compile(r"(?<=[a-z]{2})is(e|ed|es|ing|ation)$"), r"iz\1"),  # organise -> organize
+             (re.compile(r"^(def|off|lic|pret)ence"), r"\1ense"),          # defence -> defense
+             (re.compile(r"(?<=[a-z]{3})tre(s)?$"), r"ter\1"))              # centre -> center
+_SUFFIXES = (("uction", "uc"), ("uctions", "uc"), ("uced", "uc"), ("uces", "uc"), ("uce", "uc"), ("ations", ""),
+             ("ation", ""), ("ings", ""), ("ing", ""), ("ies", "y"), ("ied", "y"), ("ed", ""), ("es", ""), ("s", ""),
+             ("ly", ""))
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'installed' with 'installation' and 'systems' with 'system'."""
+    """A light stemmer that also folds British spellings: enough to match 'installed' with 'installation',
+    'production' with 'produce' and 'defence' with 'defense'."""
     word = word.lower()
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly"):
+    for pattern, repl in _SPELLING:
+        word = pattern.sub(repl, word)
+    for suffix, repl in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
+            return word[: -len(suffix)] + repl
     return word
 
 
