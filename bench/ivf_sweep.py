@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from rag.bench.synthetic import exact_top_k, recall_at_k, synthetic_vectors
-from rag.vectors import _faiss, train_size
+from rag.vectors import _faiss, omp_threads, train_size
 
 
 def main() -> None:
@@ -33,18 +33,18 @@ def main() -> None:
     for nlist in args.nlist:
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(data.shape[1]), data.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
         sample = data[rng.choice(len(data), size=min(len(data), train_size(nlist)), replace=False)]
-        faiss.omp_set_num_threads(2)
         t0 = time.perf_counter()
-        ivf.train(sample)
-        ivf.add(data)
+        with omp_threads(2):
+            ivf.train(sample)
+            ivf.add(data)
         build = time.perf_counter() - t0
-        faiss.omp_set_num_threads(1)
         for nprobe in args.nprobe:
             ivf.nprobe = nprobe
             found, times = [], []
             for q in probe:
                 t = time.perf_counter()
-                found.append(ivf.search(q[None, :], 10)[1][0])
+                with omp_threads(1):
+                    found.append(ivf.search(q[None, :], 10)[1][0])
                 times.append((time.perf_counter() - t) * 1000)
             print(f"n={len(data)} nlist={nlist} build={build:.1f}s nprobe={nprobe} "
                   f"recall@10={recall_at_k(np.vstack(found), truth):.3f} p50={np.percentile(times, 50):.2f}ms "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +26,26 @@ def _faiss():  # noqa: ANN202 - the faiss module
         import faiss
     except ImportError as err:  # pragma: no cover - a dependency of the package
         raise ImportError("FAISS is not available: pip install faiss-cpu") from err
-    # One query at a time: OpenMP threads only fight torch's after a query is embedded.
-    faiss.omp_set_num_threads(1)
     # Batches of 20+ queries (eval, benchmarks) go through BLAS: 4x faster than the default of 128,000 rows.
     faiss.cvar.distance_compute_blas_threshold = 20
     return faiss
+
+
+@contextmanager
+def omp_threads(n: int) -> Iterator[None]:
+    """Run FAISS with ``n`` OpenMP threads inside the block, then restore the count.
+
+    FAISS and torch share one OpenMP runtime, and the count is per calling thread: a global
+    ``omp_set_num_threads(1)`` would also leave the embedder on one core. Searches run single-threaded, since
+    one query gains nothing from more threads and idle ones would spin against torch's right after a query is
+    embedded; training uses every core."""
+    faiss = _faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def train_size(nlist: int) -> int:
@@ -75,10 +92,9 @@ class VectorIndex:
         ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(len(vectors), size=min(len(vectors), train_size(nlist)), replace=False)]
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
-        ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
-        ivf.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-        faiss.omp_set_num_threads(1)
+        with omp_threads(os.cpu_count() or 1):
+            ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
+            ivf.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
         ivf.nprobe = nprobe
         ivf.quantizer_trains_alone = 0
         log.info("built IVF index: %d vectors, nlist=%d, nprobe=%d", len(ids), nlist, nprobe)
@@ -104,7 +120,8 @@ class VectorIndex:
         if len(self) == 0:
             q = len(queries)
             return np.zeros((q, 0), dtype=np.float32), np.zeros((q, 0), dtype=np.int64)
-        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(top_k, len(self)))
+        with omp_threads(1):
+            scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(top_k, len(self)))
         return scores, ids
 
     def save(self, path: Path) -> None:

@@ -90,3 +90,13 @@ def test_added_vectors_are_found_and_rebuild_is_due_past_the_limit(data: np.ndar
     assert not index.needs_rebuild(flat_limit=200)
     index.add(np.array([5000], dtype=np.int64), data[200:201])
     assert index.needs_rebuild(flat_limit=200)
+
+
+def test_faiss_leaves_the_embedders_threads_alone(data: np.ndarray, queries: np.ndarray) -> None:
+    # FAISS and torch share one OpenMP runtime: setting FAISS to one thread for good would slow embedding.
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    VectorIndex.build(DIM, _ids(N), data, flat_limit=1000).search(queries[:1], 5)
+    VectorIndex.build(DIM, _ids(500), data[:500]).search(queries[:1], 5)
+    assert faiss.omp_get_max_threads() == before

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.vectors import FLAT_LIMIT, VectorIndex, _faiss
+from rag.vectors import FLAT_LIMIT, VectorIndex, _faiss, omp_threads
 
 DIM = 384
 
@@ -58,14 +58,10 @@ class VectorBench:
 
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, top_k: int = 10) -> np.ndarray:
     """Row numbers of the exact ``top_k`` neighbours by inner product, ``[len(queries), top_k]``, best first."""
-    faiss = _faiss()
-    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat = _faiss().IndexFlatIP(vectors.shape[1])
     flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    try:
+    with omp_threads(os.cpu_count() or 1):
         _, ids = flat.search(np.ascontiguousarray(queries, dtype=np.float32), top_k)
-    finally:
-        faiss.omp_set_num_threads(1)
     return ids
 
 
