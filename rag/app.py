@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402 - after the environment that keeps it offline
 from rag import app_html  # noqa: E402
 from rag.dates import parse_date  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.ingest.url import is_url  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -162,14 +163,16 @@ class Handlers:
     def add(self, files: list[str] | None, url_text: str, progress: gr.Progress | None = None) -> tuple:
         """Ingest event: (status, index panel, source choices, examples, cleared files, cleared urls)."""
         self._check()
-        urls = [u.strip() for u in (url_text or "").split() if u.strip()]
-        inputs = [*(files or []), *urls]
-        if not inputs:
+        typed = [u.strip() for u in (url_text or "").split() if u.strip()]
+        # The box takes web addresses only: a path typed there would make the server read and index its own files.
+        refused = [f"{u}: only http:// and https:// addresses can be added here" for u in typed if not is_url(u)]
+        inputs = [*(files or []), *(u for u in typed if is_url(u))]
+        if not inputs and not refused:
             raise gr.Error("choose files to upload or enter web addresses first", title="Nothing to add",
                            print_exception=False)
         names = {str(f): Path(f).name for f in files or []}
-        totals, problems, start = {"added": 0, "replaced": 0, "unchanged": 0, "passages": 0}, [], time.perf_counter()
-        expected, seen = sum(_expected_articles(i) for i in inputs), [0]
+        totals, problems, start = {"added": 0, "replaced": 0, "unchanged": 0, "passages": 0}, refused, time.perf_counter()
+        expected, seen = sum(_expected_articles(i) for i in inputs) + len(refused), [0]
         for item in inputs:
             name = names.get(str(item), item)
 
@@ -180,7 +183,7 @@ class Handlers:
 
             tick("start", 0, 0)
             try:
-                report = self.index.ingest([item], progress=tick)
+                report = self.index.ingest([item], progress=tick, allow_private_urls=allow_private_urls())
             except RagError as err:
                 problems.append(_short(str(err), names))
                 continue
@@ -191,11 +194,18 @@ class Handlers:
             for key in totals:
                 totals[key] += getattr(report, key)
             problems += [_short(str(p), names) for p in report.problems]
-        status = app_html.ingest_status(totals, problems, len(inputs), time.perf_counter() - start)
+        status = app_html.ingest_status(totals, problems, len(typed) + len(files or []), time.perf_counter() - start)
         if problems and not totals["added"] + totals["replaced"]:
             gr.Warning("nothing was added: see the messages under the upload box", title="Nothing added")
         return (status, self.panel_html(), gr.Dropdown(choices=self.source_names()),
                 gr.Dataset(samples=self.examples()), None, "")
+
+
+def allow_private_urls() -> bool:
+    """Whether "Add to the index" may fetch loopback, private and link-local addresses: only when
+    ``NEWSRAG_ALLOW_PRIVATE_URLS=1``, since anyone who can reach the page could otherwise make the server fetch
+    127.0.0.1, the cloud metadata address 169.254.169.254 or the LAN."""
+    return os.environ.get("NEWSRAG_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true", "yes")
 
 
 def _expected_articles(item: str) -> int:

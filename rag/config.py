@@ -62,6 +62,8 @@ class Settings:
     retrieve: RetrieveSettings = RetrieveSettings()
     max_fetch_bytes: int = 20 * 1024 * 1024
     fetch_timeout_s: float = 15.0
+    # False refuses URLs on loopback, private and link-local addresses (the app, served to others, sets it so).
+    allow_private_urls: bool = True
 
     def with_index(self, index_dir: str | Path | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))

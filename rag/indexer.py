@@ -65,7 +65,7 @@ def embed_text(article: Article, passage: Passage) -> str:
 def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport) -> Iterator[list[_Prepared | Problem]]:
     batch: list[_Prepared | Problem] = []
     clock = time.perf_counter()
-    for item in read_inputs(inputs, settings.fetch_timeout_s, settings.max_fetch_bytes):
+    for item in read_inputs(inputs, settings.fetch_timeout_s, settings.max_fetch_bytes, settings.allow_private_urls):
         now = time.perf_counter()
         report.seconds["parse"] += now - clock
         if isinstance(item, Problem):
@@ -102,11 +102,13 @@ def _background(gen: Iterator, depth: int = 4) -> Iterator:
         yield item
 
 
-def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], None] | None = None) -> IngestReport:  # noqa: ANN001
-    """Add the articles in ``inputs`` to ``index`` (a NewsIndex holding the write lock)."""
+def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], None] | None = None,  # noqa: ANN001
+           settings: Settings | None = None) -> IngestReport:
+    """Add the articles in ``inputs`` to ``index`` (a NewsIndex holding the write lock); ``settings`` (default
+    the index's) say how to read them."""
     report = IngestReport()
     start = time.perf_counter()
-    for batch in _background(_prepare(list(inputs), index.settings, report)):
+    for batch in _background(_prepare(list(inputs), settings or index.settings, report)):
         for item in batch:
             if isinstance(item, Problem):
                 report.problems.append(item)

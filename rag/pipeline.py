@@ -3,6 +3,7 @@ and stats. The CLI, the app and eval all go through it."""
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -251,10 +252,18 @@ class NewsIndex:
             fcntl.flock(fh, fcntl.LOCK_UN)
         return False
 
-    def ingest(self, inputs: Iterable[str | Path], progress: Callable[[str, int, int], None] | None = None) -> IngestReport:
-        """Read, split, embed and store the articles of ``inputs``; see ``IngestReport`` for what happened."""
+    def ingest(self, inputs: Iterable[str | Path], progress: Callable[[str, int, int], None] | None = None, *,
+               allow_private_urls: bool | None = None) -> IngestReport:
+        """Read, split, embed and store the articles of ``inputs``; see ``IngestReport`` for what happened.
+
+        ``allow_private_urls`` (default ``settings.allow_private_urls``) False refuses URLs on loopback, private
+        and link-local addresses.
+        """
+        settings = self.settings
+        if allow_private_urls is not None:
+            settings = dataclasses.replace(settings, allow_private_urls=allow_private_urls)
         with self.writing():
-            return ingest(self, [str(i) for i in inputs], progress)
+            return ingest(self, [str(i) for i in inputs], progress, settings)
 
     def remove(self, *, article_ids: Sequence[str] = (), urls: Sequence[str] = (), sources: Sequence[str] = (),
                since: str | None = None, until: str | None = None) -> list[str]:

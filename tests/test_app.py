@@ -180,7 +180,8 @@ def test_add_reports_articles_and_problems(hash_index, tmp_path: Path) -> None: 
         h.add(None, "  ")
 
 
-def test_add_fetches_urls(hash_index) -> None:  # noqa: ANN001
+def test_add_fetches_urls(hash_index, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("NEWSRAG_ALLOW_PRIVATE_URLS", "1")  # the page is served from 127.0.0.1 (tests/test_ssrf.py)
     page = (b"<html><head><title>Harbour bridge repainted</title></head><body><article><h1>Harbour bridge "
             b"repainted</h1><p>Painters finished the harbour bridge on 2 May 2022 after nine months of work on the "
             b"steel arches, the city council said on Monday.</p></article></body></html>")

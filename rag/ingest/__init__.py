@@ -27,13 +27,16 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 __all__ = ["SUPPORTED", "read_inputs", "read_path", "read_url"]
 
 
-def read_inputs(inputs: Iterable[str | Path], timeout_s: float = 15.0,
-                max_fetch_bytes: int = 20 * 1024 * 1024) -> Iterator[Article | Problem]:
-    """Articles (and Problems) from each input in order: a file, a directory (recursively) or an http(s) URL."""
+def read_inputs(inputs: Iterable[str | Path], timeout_s: float = 15.0, max_fetch_bytes: int = 20 * 1024 * 1024,
+                allow_private_urls: bool = True) -> Iterator[Article | Problem]:
+    """Articles (and Problems) from each input in order: a file, a directory (recursively) or an http(s) URL.
+
+    ``allow_private_urls=False`` refuses URLs whose host is a loopback, private or link-local address.
+    """
     for item in inputs:
         text = str(item)
         if is_url(text):
-            yield from read_url(text, timeout_s, max_fetch_bytes)
+            yield from read_url(text, timeout_s, max_fetch_bytes, allow_private_urls)
         elif "://" in text:
             yield Problem(text, "only http:// and https:// addresses can be fetched")
         else:
@@ -92,10 +95,12 @@ def _read_bytes(data: bytes, where: str, suffix: str, url: str = "") -> Iterator
         yield read_text(text, where)
 
 
-def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024) -> Iterator[Article | Problem]:
-    """The page or feed at ``url``; network failures become one Problem naming the URL."""
+def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024,
+             allow_private: bool = True) -> Iterator[Article | Problem]:
+    """The page or feed at ``url``; network failures (and refused private addresses) become one Problem naming
+    the URL."""
     try:
-        body, content_type, final_url = fetch(url, timeout_s, max_bytes)
+        body, content_type, final_url = fetch(url, timeout_s, max_bytes, allow_private)
     except InputError as err:
         yield Problem(err.where, err.reason)
         return
