@@ -34,6 +34,8 @@ _NAME = re.compile(r"\b(?:[A-Z][\w\-'’]*\w|[A-Z]|\d[\d,.]*\d|\d)\b")
 _DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|october|"
                    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
                    r"tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
+_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "yesterday", "today",
+             "tomorrow"}
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                      r"thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens)\b",
                      re.I)
@@ -133,7 +135,11 @@ def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float
 def _type_bonus(info: QuestionInfo, sentence: str) -> float:
     kind = info.kind
     if kind == "when":
-        return 0.2 if _DATE.search(sentence) else 0.0
+        found = {m[0].lower() for m in _DATE.finditer(sentence)}
+        if not found:
+            return 0.0
+        # A month, a year or "next year" dates something; a weekday alone ("on Tuesday") dates the report.
+        return 0.25 if found - _WEEKDAYS else 0.1
     if kind in ("how_many", "how_much"):
         return 0.2 if _NUMBER.search(sentence) else 0.0
     if kind in ("who", "where", "which"):
@@ -229,10 +235,12 @@ def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited) -> str:
 
 
 def _answer_tokens(info: QuestionInfo, sentence: str) -> set[str]:
+    """What a sentence answers, to compare sources: its first number (how many/much), its first date (when),
+    else the names it adds to the question's."""
     if info.kind in ("how_many", "how_much"):
-        return {m.lower() for m in re.findall(r"\d[\d,.]*\d|\d", sentence)}
+        return set(re.findall(r"\d[\d,.]*\d|\d", sentence)[:1])
     if info.kind == "when":
-        return {m[0].lower() for m in _DATE.finditer(sentence)}
+        return {m[0].lower() for m in _DATE.finditer(sentence)} - _WEEKDAYS
     asked = {e.lower() for e in info.entities}
     return {e.lower() for e in entities(sentence) if e.lower() not in asked}
 

@@ -26,10 +26,23 @@ def rewrite(question: str, history: Sequence[str]) -> str:
         return _swap_entity(previous, about[1].strip())
     if not _PRONOUN.search(question) or _stands_alone(question):
         return question
-    topic = _topic(previous)
+    pronoun = _PRONOUN.search(question)[0].lower()
+    topic = _plural_topic(previous) if pronoun in _PLURAL else _topic(previous)
     if not topic:
         return f"{question} ({' '.join(content_terms(previous))})"
     return _PRONOUN.sub(lambda m: _replace(m, topic), question, count=1)
+
+
+_PLURAL = {"they", "them", "their", "these", "those"}
+
+
+def _plural_topic(question: str) -> str:
+    """What 'they' or 'them' most likely means: a name followed by a plural noun ('S-400 systems')."""
+    for name in entities(question):
+        found = re.search(re.escape(name) + r"\s+([a-z]+s)\b", question)
+        if found:
+            return f"{name} {found[1]}"
+    return ""
 
 
 def _stands_alone(question: str) -> bool:
@@ -56,8 +69,10 @@ def _swap_entity(previous: str, new: str) -> str:
     """'How many died in Germany?' + 'Belgium' -> 'How many died in Belgium?'."""
     named = [e for e in entities(previous) if not e.isdigit()]
     if named:
-        # Swap like for like: 'Belgium' replaces 'Sweden' rather than 'World Cup'.
-        same = [e for e in named if len(e.split()) == len(new.split())]
+        # Swap like for like: 'Belgium' replaces 'Sweden' rather than 'World Cup' or 'S-400'.
+        has_digit = any(ch.isdigit() for ch in new)
+        same = [e for e in named if len(e.split()) == len(new.split())
+                and any(ch.isdigit() for ch in e) == has_digit]
         last = (same or named)[-1]
         i = previous.rfind(last)
         return previous[:i] + new + previous[i + len(last):]

@@ -60,8 +60,12 @@ def question_kind(question: str) -> str:
 def entities(text: str) -> list[str]:
     """Capitalized or numeric phrases ('Ismail Demir', 'S-400'), without a leading question word."""
     out = []
-    for found in _ENTITY.finditer(text):
+    # A possessive ends a name: "Turkey's S-400" is Turkey and S-400.
+    spans = [m for found in _ENTITY.finditer(text) for m in re.finditer(r"[^’']+(?:['’](?!s\b)[^’']*)*", found[0])]
+    for found in spans:
         phrase = found[0].strip(" -.'’")
+        if phrase.lower().startswith("s ") or phrase.lower() == "s":
+            phrase = phrase[1:].strip()
         words = phrase.split()
         while words and (words[0].lower() in QUESTION_WORDS or words[0].lower() in {"the", "a", "an", "in", "on"}):
             words = words[1:]

@@ -1,0 +1,134 @@
+"""The composer and the question analysis behind it, on small hashing-embedder indexes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rag.compose import choice_variants, missing_names, trim
+from rag.followup import rewrite
+from rag.pipeline import NewsIndex
+from rag.question import analyze, parse_choices, question_kind
+from rag.templates import NOT_FOUND
+
+ARTICLES = [
+    {"id": "tram", "title": "Velmora approves tram line", "published": "2022-03-01", "source": "Velmora Post",
+     "text": "The city council of Velmora approved a new tram line on Tuesday after a long debate.\n\n"
+             "Construction will start in April next year, the mayor Anna Kovac said. The line will cost 40 million "
+             "euros and link the harbour with the university."},
+    {"id": "tram2", "title": "Tram line to cost more", "published": "2022-05-01", "source": "Harbour News",
+     "text": "The Velmora tram line will cost 55 million euros, not 40 million, auditors said on Monday.\n\n"
+             "The council of Velmora disputed the figure."},
+    {"id": "zoo", "title": "Zoo welcomes panda", "published": "2022-04-01", "source": "Velmora Post",
+     "text": "The Velmora zoo welcomed a giant panda from China on Friday. Keepers named her Mei."},
+]
+
+
+@pytest.fixture
+def towns(hash_index: NewsIndex, tmp_path: Path) -> NewsIndex:
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in ARTICLES), encoding="utf-8")
+    hash_index.ingest([path])
+    return hash_index
+
+
+def _markers_point_at_their_sentences(answer) -> None:  # noqa: ANN001
+    by_marker = {s.marker: s for s in answer.sources}
+    for c in answer.citations:
+        assert c.sentence in by_marker[c.marker].passage
+    for n in re.findall(r"\[(\d+)\]", answer.text):
+        assert int(n) in by_marker
+
+
+def test_a_when_question_leads_with_the_dated_sentence(towns: NewsIndex) -> None:
+    answer = towns.ask("When will construction of the Velmora tram line start?", as_of="2022-12-31")
+    assert not answer.abstained
+    assert "April next year" in answer.text.split("[1]")[0]
+    assert "as reported by Velmora Post on 1 March 2022" in answer.text
+    _markers_point_at_their_sentences(answer)
+    source = answer.sources[0]
+    a, b = source.highlight
+    assert "April next year" in source.passage[a:b]
+
+
+def test_sources_that_disagree_on_a_number_are_both_shown(towns: NewsIndex) -> None:
+    answer = towns.ask("How much will the Velmora tram line cost?", as_of="2022-12-31")
+    assert "40 million" in answer.text and "55 million" in answer.text
+    assert "Sources differ" in answer.text
+    _markers_point_at_their_sentences(answer)
+
+
+def test_a_question_about_something_absent_is_declined_with_related_passages(towns: NewsIndex) -> None:
+    answer = towns.ask("Who won the 2018 Velmora marathon in Kyoto?", as_of="2022-12-31")
+    assert answer.abstained and answer.text.startswith(NOT_FOUND)
+    assert answer.related and not answer.citations
+
+
+def test_choices_pick_the_supported_option_and_cite_it(towns: NewsIndex) -> None:
+    answer = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A tiger", "A giant panda", "A koala"],
+                       as_of="2022-12-31")
+    assert answer.choice == "A giant panda" and answer.text.startswith("A giant panda.")
+    _markers_point_at_their_sentences(answer)
+    none = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A walrus", "A lynx"], as_of="2022-12-31")
+    assert none.choice is None and none.abstained and "None of the options" in none.text
+
+
+def test_options_written_into_the_question_are_read() -> None:
+    assert parse_choices("Which continent will require a common charger: Europe, North America, Asia or Africa?") == (
+        "Europe", "North America", "Asia", "Africa")
+    assert parse_choices("Who founded LibriVox?") == ()
+
+
+def test_choice_variants_match_how_articles_write_numbers() -> None:
+    assert " 9 years " in choice_variants("Nine years")
+    assert " 38 percent " in choice_variants("38%")
+    assert " £7 million " in choice_variants("£7m")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When will the systems be installed?", "when"), ("Who heads the directorate?", "who"),
+    ("Where was the document found?", "where"), ("How many people died?", "how_many"),
+    ("How much does it cost?", "how_much"), ("Why did they leave?", "why"), ("Which team won?", "which"),
+    ("What did he say?", "what"), ("Is the panda female?", "yes_no"), ("In what year did it open?", "when"),
+])
+def test_question_kinds(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_question_analysis_finds_names_and_terms() -> None:
+    info = analyze("When will Turkey's S-400 systems be fully installed?")
+    assert info.kind == "when" and {"Turkey", "S-400"} <= set(info.entities) and "installed" in info.terms
+
+
+@pytest.mark.parametrize(("question", "history", "expected"), [
+    ("When was he interviewed?", ["What did Noam Chomsky say about Obama?"], "When was Noam Chomsky interviewed?"),
+    ("What about Belgium?", ["How many points did Sweden win in the World Cup?"],
+     "How many points did Belgium win in the World Cup?"),
+    ("What about Russia?", ["When will Turkey's S-400 systems be fully installed?"],
+     "When will Russia's S-400 systems be fully installed?"),
+    ("Who will install them?", ["When will Turkey's S-400 systems be fully installed?"], "Who will install S-400 systems?"),
+    ("Who is the president of France?", ["Who founded LibriVox?"], "Who is the president of France?"),
+    ("Who founded LibriVox?", [], "Who founded LibriVox?"),
+])
+def test_follow_ups_are_rewritten_and_standalone_questions_are_not(question: str, history: list[str],
+                                                                   expected: str) -> None:
+    assert rewrite(question, history) == expected
+
+
+def test_missing_names_ignore_sentence_starts_and_stopwords(towns: NewsIndex) -> None:
+    hits = towns.ask("What did the council of Velmora approve?", as_of="2022-12-31").hits
+    assert missing_names("What did the council of Velmora approve?", hits) == []
+    assert missing_names("What did the council of Velmora approve in 2019 with Kyoto?", hits) == ["2019", "Kyoto"]
+
+
+def test_trim_keeps_the_clauses_that_answer() -> None:
+    info = analyze("When will the systems be fully installed?")
+    long = ("The first of the divisions has already been delivered to the base near the capital after months of "
+            "talks; now training is in progress, and in April next year, the systems will be fully installed; "
+            "the second division is still being negotiated between the two governments and their industries.")
+    short = trim(info, long)
+    assert "April next year" in short and len(short.split()) < len(long.split())
+    assert trim(info, "The systems will be fully installed in April.") == "The systems will be fully installed in April."
