@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
@@ -52,6 +53,11 @@ def _safe_iso(year: int, month: int, day: int) -> str | None:
 def to_date(value: str | date | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
+    return _iso_to_date(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _iso_to_date(value: str) -> date | None:
     iso = parse_date(value)
     return date.fromisoformat(iso) if iso else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from functools import lru_cache
 
 STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "don't", "down", "during", "each", "either", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasn't", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "said", "says", "say", "told", "tell", "new", "news", "one", "two", "many", "much", "recently", "recent", "week", "weeks", "last", "year", "years", "month", "months", "day", "days", "time", "ago", "latest", "currently", "still", "since", "already", "may", "might", "must", "shall", "get", "got", "make", "made", "take", "took", "come", "came", "going", "go", "went", "include", "including", "per", "via", "than", "well", "even", "like"])
 QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
@@ -38,6 +39,7 @@ _SUFFIXES = (("uction", "uc"), ("uctions", "uc"), ("uced", "uc"), ("uces", "uc")
              ("ly", ""))
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light stemmer that also folds British spellings: enough to match 'installed' with 'installation',
     'production' with 'produce' and 'defence' with 'defense'."""
