@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                    "stay excluded)")
     c.add_argument("--story-support", type=float, metavar="X",
                    help="ablation: share of a story's further passages added to its score (default 0.3)")
+    c.add_argument("--headline-weight", type=float, metavar="X",
+                   help="ablation: weight of the headline ranking fused into the lexical list (default 1.0; 0 = off)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -203,6 +205,8 @@ def _eval(args: argparse.Namespace) -> int:
     retrieve = replace(settings.retrieve, mode=args.retriever, date_prior=not args.no_date_prior)
     if args.story_support is not None:
         retrieve = replace(retrieve, story_support=args.story_support)
+    if args.headline_weight is not None:
+        retrieve = replace(retrieve, headline_weight=args.headline_weight)
     index = NewsIndex.open(args.index, create=bool(args.corpus), settings=replace(settings, retrieve=retrieve))
     if args.corpus:
         report = index.ingest(args.corpus)

@@ -63,8 +63,9 @@ def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> li
     dense = _dense(index, query, n * 3, timings) if mode != "lexical" else []
     t0 = time.perf_counter()
     lexical = _lexical(index, query, n) if mode != "dense" else []
+    headlines = _headlines(index, query, n) if mode == "hybrid" and index.settings.retrieve.headline_weight else []
     t1 = time.perf_counter()
-    hits = _fuse(index, query, dense, lexical)
+    hits = _fuse(index, query, dense, _with_headlines(lexical, headlines, index.settings.retrieve))
     timings["lexical"] = (t1 - t0) * 1000
     timings["fuse"] = (time.perf_counter() - t1) * 1000
     return hits
@@ -88,6 +89,25 @@ def _lexical(index, query: Query, n: int) -> list[int]:  # noqa: ANN001
         return []
     where, params = _sql_filter(query)
     return [pid for pid, _ in index.store.lexical_search(match, n, where, params)]
+
+
+def _headlines(index, query: Query, n: int) -> list[int]:  # noqa: ANN001
+    """Articles whose headline matches the question, best first, each as its first matching passage: a
+    headline names what the whole article is about."""
+    match = fts_query(query.text)
+    if not match:
+        return []
+    where, params = _sql_filter(query)
+    found = index.store.lexical_search("{title} : (" + match + ")", n, where, params)
+    passages = index.store.passages(pid for pid, _ in found)
+    seen: set[str] = set()
+    out = []
+    for pid, _ in found:
+        article = passages[pid].article_id if pid in passages else None
+        if article and article not in seen:
+            seen.add(article)
+            out.append(pid)
+    return out
 
 
 def _sql_filter(query: Query) -> tuple[str, list]:
@@ -128,6 +148,20 @@ def date_weight(published: str | None, query: Query) -> float:
     boost, tau = RECENCY_STRONG if intent.recent else RECENCY
     age = max(0, (query.as_of - day).days)
     return weight * (1.0 + boost * math.exp(-age / tau))
+
+
+def _with_headlines(lexical: list[int], headlines: list[int], settings) -> list[int]:  # noqa: ANN001
+    """The lexical list re-ranked by reciprocal rank fusion with the headline list (measured: this beats
+    fusing the headlines as a third list beside dense and lexical)."""
+    if not headlines:
+        return lexical
+    k, wh = settings.rrf_k, settings.headline_weight
+    scores: dict[int, float] = {}
+    for rank, pid in enumerate(lexical, start=1):
+        scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
+    for rank, pid in enumerate(headlines, start=1):
+        scores[pid] = scores.get(pid, 0.0) + wh / (k + rank)
+    return sorted(scores, key=lambda pid: -scores[pid])
 
 
 def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit]:  # noqa: ANN001
