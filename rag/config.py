@@ -38,7 +38,8 @@ class EmbedSettings:
 class RetrieveSettings:
     """``mode`` is hybrid, lexical or dense (the last two are baselines); ``date_prior`` weighs articles by their
     date relative to ``as_of``; ``story_support`` is the share of a story's 2nd (and, squared, 3rd) passage score
-    added to its best one; ``headline_weight`` weighs articles ranked by their headline, fused into the lexical list. Articles published after ``as_of`` are excluded in every mode."""
+    added to its best one; ``headline_weight`` weighs articles ranked by their headline, fused into the lexical list (off by default:
+    it raised RealTimeQA hits@5 from 0.892 to 0.912 but lowered the demo set's answer `contains` from 0.76 to 0.68). Articles published after ``as_of`` are excluded in every mode."""
 
     top_k: int = 5
     candidates: int = 100
@@ -48,7 +49,7 @@ class RetrieveSettings:
     mode: str = "hybrid"
     date_prior: bool = True
     story_support: float = 0.3
-    headline_weight: float = 1.0
+    headline_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("hybrid", "lexical", "dense"):

@@ -65,7 +65,7 @@ def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> li
     lexical = _lexical(index, query, n) if mode != "dense" else []
     headlines = _headlines(index, query, n) if mode == "hybrid" and index.settings.retrieve.headline_weight else []
     t1 = time.perf_counter()
-    hits = _fuse(index, query, dense, _with_headlines(lexical, headlines, index.settings.retrieve))
+    hits = _fuse(index, query, dense, _with_headlines(lexical, headlines, index.settings.retrieve), lexical)
     timings["lexical"] = (t1 - t0) * 1000
     timings["fuse"] = (time.perf_counter() - t1) * 1000
     return hits
@@ -164,7 +164,9 @@ def _with_headlines(lexical: list[int], headlines: list[int], settings) -> list[
     return sorted(scores, key=lambda pid: -scores[pid])
 
 
-def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit]:  # noqa: ANN001
+def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexical: list[int]) -> list[Hit]:  # noqa: ANN001
+    """Stories ranked with ``lexical`` (headline-aware); each shown by the passage that ``answer_lexical`` (the
+    plain BM25 ranking) and dense retrieval rank best, since every passage of an article shares its headline."""
     k = index.settings.retrieve.rrf_k
     wd, wl = index.settings.retrieve.dense_weight, index.settings.retrieve.lexical_weight
     scores: dict[int, float] = {}
@@ -174,8 +176,11 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit
         dense_rank[pid] = rank
         scores[pid] = scores.get(pid, 0.0) + wd / (k + rank)
     for rank, pid in enumerate(lexical, start=1):
-        lexical_rank[pid] = rank
         scores[pid] = scores.get(pid, 0.0) + wl / (k + rank)
+    pick = {pid: wd / (k + rank) for pid, rank in dense_rank.items()}
+    for rank, pid in enumerate(answer_lexical, start=1):
+        lexical_rank[pid] = rank
+        pick[pid] = pick.get(pid, 0.0) + wl / (k + rank)
     passages = index.store.passages(scores)
     infos = index.store.article_infos(p.article_id for p in passages.values())
     ranked: list[tuple[float, Passage, ArticleInfo]] = []
@@ -196,7 +201,8 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int]) -> list[Hit
     story = {g: items[0][0] + sum(support ** i * it[0] for i, it in enumerate(items[1:3], start=1))
              for g, items in by_group.items()}
     order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1].passage_id))[: query.top_k]
-    best = {g: (story[g], by_group[g][0][1], by_group[g][0][2]) for g in order}
+    shown = {g: max(by_group[g], key=lambda it: (pick.get(it[1].passage_id, 0.0), it[0])) for g in order}
+    best = {g: (story[g], shown[g][1], shown[g][2]) for g in order}
     members = index.store.group_members(best)
     return [Hit(p, info, score, dense_rank.get(p.passage_id), lexical_rank.get(p.passage_id),
                 tuple(m for m in members.get(group, []) if m != info.article_id))
