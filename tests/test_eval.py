@@ -347,7 +347,7 @@ def test_demo_false_abstention_rate_at_most_10_percent(demo_report: dict) -> Non
 @pytest.mark.model
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason="composer answers near-miss questions (2015 Hajj stampede, Phailin death "
-                                        "toll, IE11, 2023 Channel crossings...) from related passages: recall 0.455")
+                                        "toll, IE11, 2023 Channel crossings...) from related passages: recall 0.545")
 def test_demo_abstention_recall_at_least_80_percent(demo_report: dict) -> None:
     rows = [r for r in demo_report["per_question"] if not r["answerable"] and not r["abstained"]]
     assert demo_report["abstention"]["recall"] >= 0.8, _wrong(rows)
@@ -355,7 +355,6 @@ def test_demo_abstention_recall_at_least_80_percent(demo_report: dict) -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="seed-lastweek ('last week' with as_of 2019-12-19) abstains")
 def test_demo_every_seed_question_is_answered(demo_report: dict) -> None:
     seed = [r for r in demo_report["per_question"] if SEED_ID in r["gold_doc_ids"]]
     assert len(seed) >= 4
