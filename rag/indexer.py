@@ -62,7 +62,10 @@ def embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}{date}\n{passage.text}"
 
 
-def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport) -> Iterator[list[_Prepared | Problem]]:
+def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport,
+             stored_hash: Callable[[str], str | None] = lambda _: None) -> Iterator[list[_Prepared | Problem]]:
+    """Batches of read and split articles; an article already stored with the same text is not split again
+    (it goes on with no passages and is counted as unchanged)."""
     batch: list[_Prepared | Problem] = []
     clock = time.perf_counter()
     for item in read_inputs(inputs, settings.fetch_timeout_s, settings.max_fetch_bytes, settings.allow_private_urls):
@@ -71,7 +74,9 @@ def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport) ->
         if isinstance(item, Problem):
             batch.append(item)
         else:
-            batch.append(_Prepared(item, chunk_article(item, settings.chunk), text_hash(item.text)))
+            digest = text_hash(item.text)
+            unchanged = stored_hash(item.article_id) == digest
+            batch.append(_Prepared(item, [] if unchanged else chunk_article(item, settings.chunk), digest))
             report.seconds["split"] += time.perf_counter() - now
         clock = time.perf_counter()
         if sum(isinstance(b, _Prepared) for b in batch) >= BATCH_ARTICLES:
@@ -108,7 +113,13 @@ def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], Non
     the index's) say how to read them."""
     report = IngestReport()
     start = time.perf_counter()
-    for batch in _background(_prepare(list(inputs), settings or index.settings, report)):
+    def stored_hash(article_id: str) -> str | None:
+        """The text hash of an article stored with passages (a copy without passages may need them)."""
+        rows = index.store.query("SELECT text_hash FROM articles a WHERE article_id = ? AND EXISTS "
+                                 "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id)", (article_id,))
+        return rows[0][0] if rows else None
+
+    for batch in _background(_prepare(list(inputs), settings or index.settings, report, stored_hash)):
         for item in batch:
             if isinstance(item, Problem):
                 report.problems.append(item)
