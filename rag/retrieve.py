@@ -164,6 +164,19 @@ def _with_headlines(lexical: list[int], headlines: list[int], settings) -> list[
     return sorted(scores, key=lambda pid: -scores[pid])
 
 
+def _evidence(index, query: Query, passage_ids) -> list[tuple[Passage, ArticleInfo]]:  # noqa: ANN001
+    """The passages of ``passage_ids`` (in their order) whose articles the query allows, with those articles."""
+    passages = index.store.passages(passage_ids)
+    infos = index.store.article_infos(p.article_id for p in passages.values())
+    out = []
+    for pid in passage_ids:
+        passage = passages.get(pid)
+        info = infos.get(passage.article_id) if passage else None
+        if info is not None and _allowed(info, query):
+            out.append((passage, info))
+    return out
+
+
 def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexical: list[int]) -> list[Hit]:  # noqa: ANN001
     """Stories ranked with ``lexical`` (headline-aware); each shown by the passage that ``answer_lexical`` (the
     plain BM25 ranking) and dense retrieval rank best, since every passage of an article shares its headline."""
@@ -181,16 +194,10 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
     for rank, pid in enumerate(answer_lexical, start=1):
         lexical_rank[pid] = rank
         pick[pid] = pick.get(pid, 0.0) + wl / (k + rank)
-    passages = index.store.passages(scores)
-    infos = index.store.article_infos(p.article_id for p in passages.values())
     ranked: list[tuple[float, Passage, ArticleInfo]] = []
-    for pid, score in scores.items():
-        passage = passages.get(pid)
-        info = infos.get(passage.article_id) if passage else None
-        if info is None or not _allowed(info, query):
-            continue
+    for passage, info in _evidence(index, query, scores):
         prior = date_weight(info.published, query) if index.settings.retrieve.date_prior else 1.0
-        ranked.append((score * prior, passage, info))
+        ranked.append((scores[passage.passage_id] * prior, passage, info))
     ranked.sort(key=lambda r: (-r[0], r[1].passage_id))
     # A story is as good as its best passage, plus a little for each further passage that matches: an article
     # about the asked event matches in several places, a digest of many stories in one.
@@ -218,13 +225,6 @@ def option_hits(index, query: Query, option: str, limit: int = 5) -> list[Hit]: 
         return []
     match = f'"{phrase.replace(chr(34), "")}" AND ({terms})'
     where, params = _sql_filter(query)
-    found = index.store.lexical_search(match, limit, where, params)
-    passages = index.store.passages(pid for pid, _ in found)
-    infos = index.store.article_infos(p.article_id for p in passages.values())
-    hits = []
-    for pid, score in found:
-        passage = passages.get(pid)
-        info = infos.get(passage.article_id) if passage else None
-        if info is not None and _allowed(info, query):
-            hits.append(Hit(passage, info, score * date_weight(info.published, query), lexical_rank=len(hits) + 1))
-    return hits
+    found = dict(index.store.lexical_search(match, limit, where, params))
+    return [Hit(passage, info, found[passage.passage_id] * date_weight(info.published, query), lexical_rank=rank)
+            for rank, (passage, info) in enumerate(_evidence(index, query, found), start=1)]
