@@ -139,6 +139,14 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _crash_ingest(tmp_path: Path, mode: str, call: int, jsonl: Path, index_dir: Path) -> subprocess.CompletedProcess:
+    """Run `newsrag ingest` in a child that SIGKILLs itself at the ``call``-th ``mode`` point (see CRASH_SCRIPT)."""
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT)
+    return subprocess.run([sys.executable, str(script), mode, str(call), *_cli_args(jsonl, index_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
 def _cli_args(jsonl: Path, index_dir: Path) -> list[str]:
     return ["ingest", str(jsonl), "--index", str(index_dir), "--model", "hash-256", "--quiet"]
 
@@ -171,11 +179,8 @@ def _check_after_crash(index_dir: Path, jsonl: Path, reference: dict) -> None:
 def test_sigkill_at_a_chosen_point_loses_nothing(corpus: tuple[Path, dict], tmp_path: Path, mode: str,
                                                  call: int) -> None:
     jsonl, reference = corpus
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_SCRIPT)
     index_dir = tmp_path / "index"
-    proc = subprocess.run([sys.executable, str(script), mode, str(call), *_cli_args(jsonl, index_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = _crash_ingest(tmp_path, mode, call, jsonl, index_dir)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     committed = db_state(index_dir)["articles"]
     assert len(committed) < N_ARTICLES and len(committed) % 64 == 0
@@ -385,11 +390,8 @@ def test_a_writer_that_was_open_before_a_crash_repairs_the_vectors(small_index: 
     """An index object opened before another process died between its SQLite commit and its vector file must
     rebuild the vectors when it writes next, not add its batch to vectors that lack the dead writer's batch."""
     writer = NewsIndex.open(small_index)
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_SCRIPT)
     crashed = write_jsonl(tmp_path / "crashed.jsonl", make_corpus(30, prefix="dead"))
-    proc = subprocess.run([sys.executable, str(script), "before-vectors", "1", *_cli_args(crashed, small_index)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = _crash_ingest(tmp_path, "before-vectors", 1, crashed, small_index)
     assert proc.returncode == -signal.SIGKILL
     report = writer.ingest([write_jsonl(tmp_path / "next.jsonl", make_corpus(10, prefix="next"))])
     assert report.added == 10
@@ -691,11 +693,8 @@ def test_empty_index_answers_that_it_is_empty(hash_index: NewsIndex) -> None:
 
 def test_sigkilled_child_leaves_no_lock(small_index: Path, tmp_path: Path) -> None:
     """The write lock is an flock: it dies with its process, so a killed writer never blocks the next one."""
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_SCRIPT)
     more = write_jsonl(tmp_path / "more.jsonl", make_corpus(5, prefix="after"))
-    proc = subprocess.run([sys.executable, str(script), "before-vectors", "1", *_cli_args(more, small_index)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = _crash_ingest(tmp_path, "before-vectors", 1, more, small_index)
     assert proc.returncode == -signal.SIGKILL
     index = NewsIndex.open(small_index)
     with index.writing(wait_s=5):
