@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -22,6 +23,9 @@ from rag.types import ArticleInfo, Hit, Passage
 RECENCY = (1.0, 30.0)
 RECENCY_STRONG = (2.0, 10.0)
 WINDOW_BOOST = 3.0
+# The lexical search runs here while the calling thread embeds the question: SQLite and torch both release
+# the GIL, so the two overlap on two cores.
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsrag-lexical")
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,21 @@ def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> li
     timings = timings if timings is not None else {}
     n = index.settings.retrieve.candidates
     mode = index.settings.retrieve.mode
+    with_headlines = mode == "hybrid" and index.settings.retrieve.headline_weight
+    lexical_job = _LEXICAL_POOL.submit(_timed_lexical, index, query, n, with_headlines) if mode != "dense" else None
     dense = _dense(index, query, n * 3, timings) if mode != "lexical" else []
-    t0 = time.perf_counter()
-    lexical = _lexical(index, query, n) if mode != "dense" else []
-    headlines = _headlines(index, query, n) if mode == "hybrid" and index.settings.retrieve.headline_weight else []
+    lexical, headlines, timings["lexical"] = lexical_job.result() if lexical_job else ([], [], 0.0)
     t1 = time.perf_counter()
     hits = _fuse(index, query, dense, _with_headlines(lexical, headlines, index.settings.retrieve), lexical)
-    timings["lexical"] = (t1 - t0) * 1000
     timings["fuse"] = (time.perf_counter() - t1) * 1000
     return hits
+
+
+def _timed_lexical(index, query: Query, n: int, with_headlines: bool) -> tuple[list[int], list[int], float]:  # noqa: ANN001
+    t0 = time.perf_counter()
+    lexical = _lexical(index, query, n)
+    headlines = _headlines(index, query, n) if with_headlines else []
+    return lexical, headlines, (time.perf_counter() - t0) * 1000
 
 
 def _dense(index, query: Query, n: int, timings: dict[str, float]) -> list[int]:  # noqa: ANN001
@@ -194,26 +204,39 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
     for rank, pid in enumerate(answer_lexical, start=1):
         lexical_rank[pid] = rank
         pick[pid] = pick.get(pid, 0.0) + wl / (k + rank)
-    ranked: list[tuple[float, Passage, ArticleInfo]] = []
-    for passage, info in _evidence(index, query, scores):
+    ranked: list[tuple[float, int, ArticleInfo]] = []
+    for pid, info in _allowed_articles(index, query, scores):
         prior = date_weight(info.published, query) if index.settings.retrieve.date_prior else 1.0
-        ranked.append((scores[passage.passage_id] * prior, passage, info))
-    ranked.sort(key=lambda r: (-r[0], r[1].passage_id))
+        ranked.append((scores[pid] * prior, pid, info))
+    ranked.sort(key=lambda r: (-r[0], r[1]))
     # A story is as good as its best passage, plus a little for each further passage that matches: an article
     # about the asked event matches in several places, a digest of many stories in one.
-    by_group: dict[str, list[tuple[float, Passage, ArticleInfo]]] = {}
+    by_group: dict[str, list[tuple[float, int, ArticleInfo]]] = {}
     for item in ranked:
         by_group.setdefault(item[2].group_id, []).append(item)
     support = index.settings.retrieve.story_support
     story = {g: items[0][0] + sum(support ** i * it[0] for i, it in enumerate(items[1:3], start=1))
              for g, items in by_group.items()}
-    order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1].passage_id))[: query.top_k]
-    shown = {g: max(by_group[g], key=lambda it: (pick.get(it[1].passage_id, 0.0), it[0])) for g in order}
-    best = {g: (story[g], shown[g][1], shown[g][2]) for g in order}
-    members = index.store.group_members(best)
-    return [Hit(p, info, score, dense_rank.get(p.passage_id), lexical_rank.get(p.passage_id),
+    order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1]))[: query.top_k]
+    shown = {g: max(by_group[g], key=lambda it: (pick.get(it[1], 0.0), it[0])) for g in order}
+    passages = index.store.passages(pid for _, pid, _ in shown.values())
+    members = index.store.group_members(shown)
+    return [Hit(passages[pid], info, story[group], dense_rank.get(pid), lexical_rank.get(pid),
                 tuple(m for m in members.get(group, []) if m != info.article_id))
-            for group, (score, p, info) in best.items()]
+            for group, (_, pid, info) in shown.items() if pid in passages]
+
+
+def _allowed_articles(index, query: Query, passage_ids) -> list[tuple[int, ArticleInfo]]:  # noqa: ANN001
+    """``(passage_id, article)`` for the passages of ``passage_ids`` whose articles the query allows; reads
+    no passage text (fusion looks at a few hundred candidates and shows ten)."""
+    owners = index.store.passage_articles(passage_ids)
+    infos = index.store.article_infos(aid for aid, _ in owners.values())
+    out = []
+    for pid in passage_ids:
+        info = infos.get(owners[pid][0]) if pid in owners else None
+        if info is not None and _allowed(info, query):
+            out.append((pid, info))
+    return out
 
 
 def option_hits(index, query: Query, option: str, limit: int = 5) -> list[Hit]:  # noqa: ANN001

@@ -54,6 +54,8 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._infos: dict[str, ArticleInfo] = {}  # article metadata seen by queries, valid for _infos_generation
+        self._infos_generation = -1
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -184,12 +186,33 @@ class Store:
         return [r[0] for r in self.query(f"SELECT article_id FROM articles WHERE {' AND '.join(clauses)}", params)]
 
     def article_infos(self, article_ids: Iterable[str]) -> dict[str, ArticleInfo]:
+        """Metadata of the stored ones among ``article_ids``, kept in memory until any write (here or in
+        another process) changes the generation: every query looks up a few hundred candidates' articles."""
         ids = list(dict.fromkeys(article_ids))
-        out: dict[str, ArticleInfo] = {}
+        with self._lock:
+            generation = self.generation()
+            if generation != self._infos_generation or len(self._infos) > 500_000:
+                self._infos, self._infos_generation = {}, generation
+            cache = self._infos
+        out = {i: cache[i] for i in ids if i in cache}
+        missing = [i for i in ids if i not in out]
+        for lo in range(0, len(missing), 500):
+            chunk = missing[lo : lo + 500]
+            rows = self.query(f"SELECT {_INFO} FROM articles WHERE article_id IN ({','.join('?' * len(chunk))})", chunk)
+            found = {r[0]: ArticleInfo(*r) for r in rows}
+            out.update(found)
+            cache.update(found)
+        return out
+
+    def passage_articles(self, passage_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """``{passage_id: (article_id, ordinal)}``, without the texts."""
+        ids = list(dict.fromkeys(int(p) for p in passage_ids))
+        out: dict[int, tuple[str, int]] = {}
         for lo in range(0, len(ids), 500):
             chunk = ids[lo : lo + 500]
-            rows = self.query(f"SELECT {_INFO} FROM articles WHERE article_id IN ({','.join('?' * len(chunk))})", chunk)
-            out.update({r[0]: ArticleInfo(*r) for r in rows})
+            rows = self.query("SELECT passage_id, article_id, ordinal FROM passages "
+                              f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
+            out.update({r[0]: (r[1], r[2]) for r in rows})
         return out
 
     def group_members(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
