@@ -20,12 +20,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8: SQLite and the tokenizers fail.
 SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_NON_WORD = re.compile(r"\W+")
+_BLOCKS = re.compile(r"\n\s*\n")
 
 
 def normalize_for_hash(text: str) -> str:
     """Case-, space- and punctuation-insensitive form used for identity and duplicate checks."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\W+", " ", text).strip()
+    return _NON_WORD.sub(" ", text).strip()
 
 
 def text_hash(text: str) -> str:
@@ -50,11 +52,11 @@ def clean_text(text: str, title: str = "") -> str:
     """
     text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n\n"))
-    text = _CONTROL.sub(" ", text)
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
     seen = {normalize_for_hash(title)} if title else set()
     kept: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = [_SPACES.sub(" ", line).strip() for line in block.split("\n")]
+    for block in _BLOCKS.split(text):
+        lines = [line.strip() for line in block.split("\n")]
         lines = [line for line in lines if line and not _BOILERPLATE.match(line)]
         para = " ".join(lines)
         key = normalize_for_hash(para)
