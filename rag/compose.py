@@ -70,7 +70,8 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
                               index.embedder)
     best = max(candidates, key=lambda c: c.score, default=None)
     missing = missing_names(search_text, hits[:CANDIDATE_HITS])
-    if best is None or best.support < ABSTAIN_BELOW and missing or len(missing) >= 2:
+    if (best is None or best.support < ABSTAIN_BELOW and missing or len(missing) >= 2
+            or unmatched_specifics(search_text, best, hits) or _price_without_money(info, best)):
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     return _free_answer(info, candidates, best, base)
 
@@ -89,6 +90,36 @@ def missing_names(question: str, hits: Sequence[Hit]) -> list[str]:
         if key not in have:
             missing.append(word)
     return missing
+
+
+# A year, or a number that belongs to a name ("Internet Explorer 11", "Su-57"), pins the question to one thing.
+_SPECIFIC = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b([a-z]*[A-Z][A-Za-z]*)[ -](\d+)\b(?![.,/\-–]\d|%)")
+_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+
+
+def _specifics(question: str) -> list[tuple[str, str]]:
+    """``(shown, pattern)``: the years and name-numbers of ``question``, each with a regex that finds it."""
+    out = []
+    for found in _SPECIFIC.finditer(question):
+        if found[1]:
+            out.append((found[1], rf"\b{found[1]}\b"))
+        elif re.fullmatch(r"1[89]\d\d|20\d\d", found[3]):
+            out.append((found[3], rf"\b{found[3]}\b"))
+        elif found[2].lower() not in _MONTHS and found[2].lower() not in STOPWORDS:
+            out.append((found[0], rf"\b{re.escape(found[2])}[\s-]?{found[3]}\b"))
+    return out
+
+
+def unmatched_specifics(question: str, best: Candidate, hits: Sequence[Hit]) -> list[str]:
+    """The years and name-numbers of ``question`` that the best sentence's article does not mention in its
+    retrieved passages or title (a year may also be the one it was published in): "the 2022 World Cup"
+    answered from a 2018 report, or "Windows 11" from a page about Windows 10, is another thing. Other numbers
+    (ages, amounts) are not held against an article: reports round and spell them differently."""
+    article = best.hit.article
+    same = [h for h in hits if h.article.article_id == article.article_id] or [best.hit]
+    text = " ".join(f"{h.article.title} {h.passage.text}" for h in same) + f" {(article.published or '')[:4]}"
+    return [shown for shown, pattern in _specifics(question) if not re.search(pattern, text, re.I)]
 
 
 @lru_cache(maxsize=8192)
@@ -137,6 +168,17 @@ def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float
         df = sum(term in c.stems for c in cands)
         weights[term] = math.log(1 + n / (1 + df)) if df else math.log(1 + n)
     return weights
+
+
+_PRICE_QUESTION = re.compile(r"\bhow much\b.*\b(cost|costs|price|prices|priced|pay|paid|fare|fee|charge|charged|"
+                             r"spend|spent|worth|sell for|sold for)\b", re.I)
+_MONEY = re.compile(r"[$£€¥₹]\s?\d|\b\d[\d,.]*\s*(?:million|billion|thousand)?\s*(?:dollars?|pounds?|euros?|yen|yuan|"
+                    r"rupees?|francs?|usd|eur|gbp|cents?)\b|\b(?:free|free of charge)\b", re.I)
+
+
+def _price_without_money(info: QuestionInfo, best: Candidate) -> bool:
+    """A question about a price or cost whose best sentence names no sum of money is not answered by it."""
+    return bool(_PRICE_QUESTION.search(info.text)) and not _MONEY.search(best.text)
 
 
 def _type_bonus(info: QuestionInfo, sentence: str) -> float:

@@ -132,3 +132,35 @@ def test_trim_keeps_the_clauses_that_answer() -> None:
     short = trim(info, long)
     assert "April next year" in short and len(short.split()) < len(long.split())
     assert trim(info, "The systems will be fully installed in April.") == "The systems will be fully installed in April."
+
+
+def test_a_year_or_model_number_the_answering_article_lacks_is_declined(towns: NewsIndex, tmp_path: Path) -> None:
+    # The tram articles are of 2022 and name no "Line 7": asked about 2019, or about another line, the same
+    # well-matching sentences answer another question, even when another article names that year and line.
+    bus = {"id": "bus", "title": "Bus rerouted", "published": "2019-06-01", "source": "Harbour News",
+           "text": "Bus Line 7 was rerouted in 2019 because of road works near the harbour."}
+    (tmp_path / "bus.jsonl").write_text(json.dumps(bus) + "\n", encoding="utf-8")
+    towns.ingest([tmp_path / "bus.jsonl"])
+    answered = towns.ask("When will construction of the Velmora tram line start?", as_of="2022-12-31")
+    assert not answered.abstained
+    for question in ("When will construction of the Velmora tram line start in 2019?",
+                     "When will construction of Velmora tram Line 7 start?"):
+        answer = towns.ask(question, as_of="2022-12-31")
+        assert answer.abstained, answer.text
+        assert answer.text.startswith(NOT_FOUND)
+
+
+def test_specifics_are_years_and_numbers_that_belong_to_a_name() -> None:
+    from rag.compose import _specifics
+
+    found = [shown for q in ("Who won the 2022 FIFA World Cup final?", "When did Microsoft release Internet Explorer 11?",
+                             "When will Turkey get its Su-57 jets?", "England beat Norway 8-0 on March 5, aged 77?",
+                             "A Commanders 50/50 raffle won 13% of $250 million?")
+             for shown, _ in _specifics(q)]
+    assert found == ["2022", "Explorer 11", "Su-57"]
+
+
+def test_a_price_question_is_not_answered_by_a_sentence_without_money(towns: NewsIndex) -> None:
+    assert not towns.ask("How much will the Velmora tram line cost?", as_of="2022-12-31").abstained
+    answer = towns.ask("How much did the Velmora zoo pay for the giant panda from China?", as_of="2022-12-31")
+    assert answer.abstained, answer.text
