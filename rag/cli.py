@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                         "or a URL of a page or feed")
     c.add_argument("--model", help="sentence-transformers model name or path (default all-MiniLM-L6-v2, offline)")
     c.add_argument("--dense-passages", type=int, metavar="N",
-                   help="give dense vectors to the first N passages of each article only (0 = all)")
+                   help="give dense vectors to the first N passages of each article (default 1: the headline and lead; 0 = every passage; the lexical index reads every word either way)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     c = command("ask", "answer a question from the indexed articles", _ask)

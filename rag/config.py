@@ -26,12 +26,15 @@ class ChunkSettings:
 class EmbedSettings:
     """``dense_passages`` is how many leading passages of each article get a vector (0 = all).
 
-    News puts the essentials in the title and the first paragraphs; the lexical index sees every word.
+    News puts the essentials in the title and the first paragraphs; the lexical index sees every word. One
+    passage (title + lead) an article is the default: on RealTimeQA it ranked the asked article as well as
+    vectors for every passage (hits@5 0.941 against 0.902) for a fifteenth of the embedding (202 s against
+    about half an hour), and on the demo set it answered as often (contains 0.772 against 0.759); see the README.
     """
 
     model: str = DEFAULT_MODEL
     batch_size: int = 64
-    dense_passages: int = 0
+    dense_passages: int = 1
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,9 @@ def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> li
     n = index.settings.retrieve.candidates
     mode = index.settings.retrieve.mode
     with_headlines = mode == "hybrid" and index.settings.retrieve.headline_weight
-    lexical_job = _LEXICAL_POOL.submit(_timed_lexical, index, query, n, with_headlines) if mode != "dense" else None
+    # Both lists go 3 x ``candidates`` deep: a story's score adds up its matching passages, and most passages
+    # have no vector (``dense_passages``), so the lexical list must reach an article's later passages too.
+    lexical_job = _LEXICAL_POOL.submit(_timed_lexical, index, query, n * 3, with_headlines) if mode != "dense" else None
     dense = _dense(index, query, n * 3, timings) if mode != "lexical" else []
     lexical, headlines, timings["lexical"] = lexical_job.result() if lexical_job else ([], [], 0.0)
     t1 = time.perf_counter()
@@ -200,12 +202,15 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
         scores[pid] = scores.get(pid, 0.0) + wd / (k + rank)
     for rank, pid in enumerate(lexical, start=1):
         scores[pid] = scores.get(pid, 0.0) + wl / (k + rank)
-    pick = {pid: wd / (k + rank) for pid, rank in dense_rank.items()}
+    lexical_pick: dict[int, float] = {}
     for rank, pid in enumerate(answer_lexical, start=1):
         lexical_rank[pid] = rank
-        pick[pid] = pick.get(pid, 0.0) + wl / (k + rank)
+        lexical_pick[pid] = wl / (k + rank)
+    pick = {pid: wd / (k + rank) + lexical_pick.get(pid, 0.0) for pid, rank in dense_rank.items()}
+    pick = {**lexical_pick, **pick}
+    allowed, without_vector = _allowed_articles(index, query, scores)
     ranked: list[tuple[float, int, ArticleInfo]] = []
-    for pid, info in _allowed_articles(index, query, scores):
+    for pid, info in allowed:
         prior = date_weight(info.published, query) if index.settings.retrieve.date_prior else 1.0
         ranked.append((scores[pid] * prior, pid, info))
     ranked.sort(key=lambda r: (-r[0], r[1]))
@@ -218,7 +223,12 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
     story = {g: items[0][0] + sum(support ** i * it[0] for i, it in enumerate(items[1:3], start=1))
              for g, items in by_group.items()}
     order = sorted(by_group, key=lambda g: (-story[g], by_group[g][0][1]))[: query.top_k]
-    shown = {g: max(by_group[g], key=lambda it: (pick.get(it[1], 0.0), it[0])) for g in order}
+    # The passage shown for a story: where some of its passages have no vector (``dense_passages``), the
+    # dense ranks would favour the lead for having one, so the passages are compared on the lexical rank alone.
+    shown = {}
+    for g in order:
+        fair = lexical_pick if any(it[1] in without_vector for it in by_group[g]) else pick
+        shown[g] = max(by_group[g], key=lambda it: (fair.get(it[1], 0.0), it[0]))
     passages = index.store.passages(pid for _, pid, _ in shown.values())
     members = index.store.group_members(shown)
     return [Hit(passages[pid], info, story[group], dense_rank.get(pid), lexical_rank.get(pid),
@@ -226,9 +236,10 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
             for group, (_, pid, info) in shown.items() if pid in passages]
 
 
-def _allowed_articles(index, query: Query, passage_ids) -> list[tuple[int, ArticleInfo]]:  # noqa: ANN001
-    """``(passage_id, article)`` for the passages of ``passage_ids`` whose articles the query allows; reads
-    no passage text (fusion looks at a few hundred candidates and shows ten)."""
+def _allowed_articles(index, query: Query, passage_ids) -> tuple[list[tuple[int, ArticleInfo]], set[int]]:  # noqa: ANN001
+    """``(passage_id, article)`` for the passages of ``passage_ids`` whose articles the query allows, and the
+    ids among them that have no dense vector; reads no passage text (fusion looks at a few hundred candidates
+    and shows ten)."""
     owners = index.store.passage_articles(passage_ids)
     infos = index.store.article_infos(aid for aid, _ in owners.values())
     out = []
@@ -236,7 +247,7 @@ def _allowed_articles(index, query: Query, passage_ids) -> list[tuple[int, Artic
         info = infos.get(owners[pid][0]) if pid in owners else None
         if info is not None and _allowed(info, query):
             out.append((pid, info))
-    return out
+    return out, {pid for pid, (_, has_vector) in owners.items() if not has_vector}
 
 
 def option_hits(index, query: Query, option: str, limit: int = 5) -> list[Hit]:  # noqa: ANN001

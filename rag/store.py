@@ -204,15 +204,15 @@ class Store:
             cache.update(found)
         return out
 
-    def passage_articles(self, passage_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
-        """``{passage_id: (article_id, ordinal)}``, without the texts."""
+    def passage_articles(self, passage_ids: Iterable[int]) -> dict[int, tuple[str, bool]]:
+        """``{passage_id: (article_id, has a dense vector)}``, without the texts."""
         ids = list(dict.fromkeys(int(p) for p in passage_ids))
         out: dict[int, tuple[str, int]] = {}
         for lo in range(0, len(ids), 500):
             chunk = ids[lo : lo + 500]
-            rows = self.query("SELECT passage_id, article_id, ordinal FROM passages "
+            rows = self.query("SELECT passage_id, article_id, embed_hash IS NOT NULL FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
-            out.update({r[0]: (r[1], r[2]) for r in rows})
+            out.update({r[0]: (r[1], bool(r[2])) for r in rows})
         return out
 
     def group_members(self, group_ids: Iterable[str]) -> dict[str, list[str]]:

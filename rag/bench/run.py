@@ -24,7 +24,7 @@ def add_arguments(c: argparse.ArgumentParser) -> None:
     """The bench options (``--index`` is added by the caller)."""
     c.add_argument("--corpus", help="demo, realtimeqa or a path of articles (default demo, none with --vectors)")
     c.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2; minilm-int8 for ONNX int8)")
-    c.add_argument("--dense-passages", type=int, metavar="N", help="dense vectors for the first N passages only")
+    c.add_argument("--dense-passages", type=int, metavar="N", help="dense vectors for the first N passages of each article (default 1; 0 = all)")
     c.add_argument("--reuse", action="store_true", help="measure the existing --index without ingesting")
     c.add_argument("--sample", type=int, default=256, help="passages embedded directly for raw speed (default 256)")
     c.add_argument("--queries", type=int, default=100, help="questions asked for latency (default 100)")
