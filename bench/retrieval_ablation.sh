@@ -15,6 +15,7 @@ run "dense only (MiniLM, FAISS)"               --retriever dense --no-date-prior
 run "hybrid: reciprocal rank fusion"           --no-date-prior --story-support 0
 run "+ date prior"                             --story-support 0
 run "+ story support (the default)"
+run "- near-duplicate grouping"                --no-dedup
 run "+ headlines (an option, off by default)"  --headline-weight 1
 run "lexical + all of the above"               --retriever lexical
 run "dense + all of the above"                 --retriever dense

@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-choices", action="store_true", help="skip the multiple-choice pass")
     c.add_argument("--retriever", choices=("hybrid", "lexical", "dense"), default="hybrid",
                    help="retrieval to evaluate: hybrid (default) or a lexical-only / dense-only baseline")
+    c.add_argument("--no-dedup", action="store_true", help="ablation: every article its own story (near-duplicates "
+                   "and exact copies are not grouped)")
     c.add_argument("--no-date-prior", action="store_true", help="ablation: no weighting by date (future articles "
                    "stay excluded)")
     c.add_argument("--story-support", type=float, metavar="X",
@@ -202,7 +204,8 @@ def _eval(args: argparse.Namespace) -> int:
         questions = [replace(q, choices=()) for q in questions]
     questions = questions[: args.limit]
     settings = load_settings(args.index)
-    retrieve = replace(settings.retrieve, mode=args.retriever, date_prior=not args.no_date_prior)
+    retrieve = replace(settings.retrieve, mode=args.retriever, date_prior=not args.no_date_prior,
+                       group_stories=not args.no_dedup)
     if args.story_support is not None:
         retrieve = replace(retrieve, story_support=args.story_support)
     if args.headline_weight is not None:

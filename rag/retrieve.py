@@ -217,8 +217,9 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
     # A story is as good as its best passage, plus a little for each further passage that matches: an article
     # about the asked event matches in several places, a digest of many stories in one.
     by_group: dict[str, list[tuple[float, int, ArticleInfo]]] = {}
+    grouped = index.settings.retrieve.group_stories
     for item in ranked:
-        by_group.setdefault(item[2].group_id, []).append(item)
+        by_group.setdefault(item[2].group_id if grouped else item[2].article_id, []).append(item)
     support = index.settings.retrieve.story_support
     story = {g: items[0][0] + sum(support ** i * it[0] for i, it in enumerate(items[1:3], start=1))
              for g, items in by_group.items()}
@@ -230,7 +231,7 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
         fair = lexical_pick if any(it[1] in without_vector for it in by_group[g]) else pick
         shown[g] = max(by_group[g], key=lambda it: (fair.get(it[1], 0.0), it[0]))
     passages = index.store.passages(pid for _, pid, _ in shown.values())
-    members = index.store.group_members(shown)
+    members = index.store.group_members(shown) if grouped else {}
     return [Hit(passages[pid], info, story[group], dense_rank.get(pid), lexical_rank.get(pid),
                 tuple(m for m in members.get(group, []) if m != info.article_id))
             for group, (_, pid, info) in shown.items() if pid in passages]

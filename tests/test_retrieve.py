@@ -89,6 +89,11 @@ def test_near_duplicates_are_one_story_with_every_copy_citable(hash_index: NewsI
     assert stories.count("wire") + stories.count("copy") == 1
     top = hits[0]
     assert {top.article.article_id, *top.copies} == {"wire", "copy"}
+    # The ablation: without grouping, the copy is a story of its own and nothing is listed as a copy.
+    hash_index.settings = replace(hash_index.settings, retrieve=replace(hash_index.settings.retrieve,
+                                                                        group_stories=False))
+    hits = retrieve(hash_index, Query.make("What did the Velmora council approve?", as_of="2022-12-31"))
+    assert {"wire", "copy"} <= {h.article.article_id for h in hits} and not any(h.copies for h in hits)
 
 
 def test_lexical_and_dense_modes_are_baselines_of_the_same_index(floods: NewsIndex) -> None:
