@@ -23,6 +23,17 @@ EPILOG = """examples:
 The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
 
 
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return value
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -54,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="JSONL (id,title,text,url,published,source,author), .txt, .html, RSS/Atom .xml, a directory, "
                         "or a URL of a page or feed")
     c.add_argument("--model", help="sentence-transformers model name or path (default all-MiniLM-L6-v2, offline)")
-    c.add_argument("--dense-passages", type=int, metavar="N",
+    c.add_argument("--dense-passages", type=_count, metavar="N",
                    help="give dense vectors to the first N passages of each article (default 1: the headline and lead; 0 = every passage; the lexical index reads every word either way)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -123,7 +134,6 @@ def _open(args: argparse.Namespace, create: bool = False, model: str | None = No
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from tqdm import tqdm
 
@@ -131,8 +141,6 @@ def _ingest(args: argparse.Namespace) -> int:
     from rag.pipeline import NewsIndex
 
     settings = load_settings(args.index, args.model)
-    if args.dense_passages is not None:
-        settings = replace(settings, embed=replace(settings.embed, dense_passages=args.dense_passages))
     index = NewsIndex.open(args.index, model=args.model, create=True, settings=settings)
     bar = tqdm(desc="ingest", unit=" articles", disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
 
@@ -142,7 +150,7 @@ def _ingest(args: argparse.Namespace) -> int:
         bar.set_postfix(passages=progress.passages)
 
     progress.passages = 0
-    report = index.ingest(args.inputs, progress)
+    report = index.ingest(args.inputs, progress, dense_passages=args.dense_passages)
     bar.close()
     for problem in report.problems:
         label = "skipped" if problem.skipped else "warning"

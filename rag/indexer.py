@@ -127,14 +127,14 @@ def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], Non
                     progress("problem", 0, 0)
         prepared = [b for b in batch if isinstance(b, _Prepared)]
         if prepared:
-            _write_batch(index, prepared, report)
+            _write_batch(index, prepared, report, settings or index.settings)
             if progress:
                 progress("articles", len(prepared), sum(len(p.passages) for p in prepared))
     report.seconds["total"] = time.perf_counter() - start
     return report
 
 
-def _write_batch(index, prepared: list[_Prepared], report: IngestReport) -> None:  # noqa: ANN001
+def _write_batch(index, prepared: list[_Prepared], report: IngestReport, settings: Settings) -> None:  # noqa: ANN001
     store = index.store
     known = store.existing(p.article.article_id for p in prepared)
     orphaned = store.orphaned_copies(known)  # copies whose original was removed: ingest them in full now
@@ -161,16 +161,17 @@ def _write_batch(index, prepared: list[_Prepared], report: IngestReport) -> None
     if not fresh and not copies:
         return
     t0 = time.perf_counter()
-    vectors, hashes = _embed(index, fresh, report)
+    vectors, hashes = _embed(index, fresh, report, settings.embed.dense_passages)
     t1 = time.perf_counter()
     report.seconds["embed"] += t1 - t0
-    _store(index, fresh, replace_ids, vectors, hashes, report, copies)
+    _store(index, fresh, replace_ids, vectors, hashes, report, copies, settings.embed.dense_passages)
     report.seconds["write"] += time.perf_counter() - t1
 
 
-def _embed(index, fresh: list[_Prepared], report: IngestReport) -> tuple[dict[str, np.ndarray], list[list[str | None]]]:  # noqa: ANN001
-    """Vectors for the passages that get one, from the cache when this model has seen the text before."""
-    limit = index.settings.embed.dense_passages
+def _embed(index, fresh: list[_Prepared], report: IngestReport,  # noqa: ANN001
+           limit: int) -> tuple[dict[str, np.ndarray], list[list[str | None]]]:
+    """Vectors for the passages that get one (the first ``limit`` of an article, 0 = all), from the cache when
+    this model has seen the text before."""
     texts: dict[str, str] = {}
     hashes: list[list[str | None]] = []
     for item in fresh:
@@ -198,7 +199,7 @@ def _embed(index, fresh: list[_Prepared], report: IngestReport) -> tuple[dict[st
 
 def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[str, np.ndarray],  # noqa: ANN001
            hashes: list[list[str | None]], report: IngestReport,
-           copies: list[tuple[Article, str, str]] = ()) -> None:  # noqa: B006 - never mutated
+           copies: list[tuple[Article, str, str]] = (), dense_passages: int = 0) -> None:  # noqa: B006 - never mutated
     store = index.store
     new_ids: list[int] = []
     new_vecs: list[np.ndarray] = []
@@ -224,6 +225,7 @@ def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[
         store.put_vectors(db, index.model_name, vectors)
         store.set_meta(db, "model", index.model_name)
         store.set_meta(db, "dim", str(index.dim))
+        store.set_meta(db, "dense_passages", str(dense_passages))
     report.added += len(fresh) - len(replace_ids)
     report.replaced += len(replace_ids)
     index.update_vectors(removed, np.asarray(new_ids, dtype=np.int64),

@@ -253,15 +253,25 @@ class NewsIndex:
         return False
 
     def ingest(self, inputs: Iterable[str | Path], progress: Callable[[str, int, int], None] | None = None, *,
-               allow_private_urls: bool | None = None) -> IngestReport:
+               allow_private_urls: bool | None = None, dense_passages: int | None = None) -> IngestReport:
         """Read, split, embed and store the articles of ``inputs``; see ``IngestReport`` for what happened.
 
         ``allow_private_urls`` (default ``settings.allow_private_urls``) False refuses URLs on loopback, private
-        and link-local addresses.
+        and link-local addresses. ``dense_passages`` (how many leading passages of an article get a vector, 0 =
+        all) defaults to what this index was last built with, so later articles are embedded alike, else to
+        ``settings.embed.dense_passages``; it is recorded in the index.
         """
         settings = self.settings
         if allow_private_urls is not None:
             settings = dataclasses.replace(settings, allow_private_urls=allow_private_urls)
+        recorded = self.store.get_meta("dense_passages")
+        if dense_passages is None and recorded is not None:
+            dense_passages = int(recorded)
+        if dense_passages is not None:
+            if dense_passages < 0:
+                raise ValueError(f"dense_passages must be 0 (all) or more, not {dense_passages}")
+            settings = dataclasses.replace(settings, embed=dataclasses.replace(settings.embed,
+                                                                               dense_passages=dense_passages))
         with self.writing():
             return ingest(self, [str(i) for i in inputs], progress, settings)
 

@@ -125,3 +125,17 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
         main([])
     assert exit_info.value.code == 2
     assert "usage: newsrag" in capsys.readouterr().err
+
+
+def test_dense_passages_is_remembered_by_the_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    index_dir = tmp_path / "index"
+    code, _, _ = run(capsys, "ingest", str(SEED), "--index", str(index_dir), "--model", "hash-64", "--quiet",
+                     "--dense-passages", "0")
+    assert code == 0
+    # A later ingest without the option embeds its articles as the index was built: every passage.
+    code, _, _ = run(capsys, "ingest", str(WIKINEWS), "--index", str(index_dir), "--quiet")
+    stats = json.loads(run(capsys, "stats", "--index", str(index_dir), "--json")[1])
+    assert code == 0 and stats["passages"] == stats["dense_passages"] == stats["vectors"]
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "ingest", str(SEED), "--index", str(index_dir), "--dense-passages", "-1")
+    assert exit_.value.code == 2 and "0 or more" in capsys.readouterr().err
