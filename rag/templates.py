@@ -7,6 +7,8 @@ NOT_FOUND_RELATED = " The closest passages are listed below as related reading."
 NO_ARTICLES = "The index has no articles yet: add some with `newsrag ingest` or the upload box."
 CHOICE = "{choice}. {evidence}"
 NO_CHOICE = "None of the options ({options}) is supported by the indexed articles."
+CLOSEST_CHOICE = ("{choice}, judging by meaning: the retrieved articles name none of the options, and this passage "
+                  "is the closest to it. {evidence}")
 AGREE = "Reported by {count} sources {markers}."
 DISAGREE = "Sources differ: {first} ({first_source}, {first_date}) {first_marker}, while {second} ({second_source}, {second_date}) {second_marker}."
 DATED = "{sentence} {marker} (as reported by {source} on {date})"

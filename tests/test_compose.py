@@ -164,3 +164,15 @@ def test_a_price_question_is_not_answered_by_a_sentence_without_money(towns: New
     assert not towns.ask("How much will the Velmora tram line cost?", as_of="2022-12-31").abstained
     answer = towns.ask("How much did the Velmora zoo pay for the giant panda from China?", as_of="2022-12-31")
     assert answer.abstained, answer.text
+
+
+def test_descriptive_options_no_article_names_are_chosen_by_meaning_and_say_so(towns: NewsIndex) -> None:
+    options = ["Money from the city council", "An animal from China", "A new director from Kyoto"]
+    answer = towns.ask("What did the Velmora zoo get on Friday?", choices=options, as_of="2022-12-31")
+    assert answer.choice == "An animal from China"
+    assert answer.text.startswith("An animal from China, judging by meaning: the retrieved articles name none")
+    assert "giant panda" in answer.citations[0].sentence
+    _markers_point_at_their_sentences(answer)
+    # Options that name things are not guessed by meaning: an article would name the right one.
+    named = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A walrus", "A lynx"], as_of="2022-12-31")
+    assert named.choice is None and "judging by meaning" not in named.text
