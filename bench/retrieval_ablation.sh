@@ -12,10 +12,10 @@ run() {
 }
 run "lexical only (BM25, FTS5)"                --retriever lexical --no-date-prior --story-support 0
 run "dense only (MiniLM, FAISS)"               --retriever dense --no-date-prior --story-support 0
-run "hybrid: reciprocal rank fusion"           --no-date-prior --story-support 0
-run "+ date prior"                             --story-support 0
-run "+ story support (the default)"
+run "hybrid: reciprocal rank fusion"           --no-date-prior --story-support 0 --headline-weight 0
+run "+ date prior"                             --story-support 0 --headline-weight 0
+run "+ story support"                          --headline-weight 0
+run "+ headline ranking (the default)"
 run "- near-duplicate grouping"                --no-dedup
-run "+ headlines (an option, off by default)"  --headline-weight 1
 run "lexical + all of the above"               --retriever lexical
 run "dense + all of the above"                 --retriever dense

@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--story-support", type=float, metavar="X",
                    help="ablation: share of a story's further passages added to its score (default 0.3)")
     c.add_argument("--headline-weight", type=float, metavar="X",
-                   help="weight of the headline ranking fused into the lexical list (default 0 = off)")
+                   help="weight of the headline ranking fused into the lexical list (default 1; 0 = off, an ablation)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

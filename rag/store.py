@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS titles_fts USING fts5(title, tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_hash));
 CREATE TABLE IF NOT EXISTS lsh (band INTEGER NOT NULL, bucket INTEGER NOT NULL, article_id TEXT NOT NULL);
@@ -54,13 +55,31 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._infos: dict[str, ArticleInfo] = {}  # article metadata seen by queries, valid for _infos_generation
-        self._infos_generation = -1
+        self._memo: dict[str, dict] = {}  # see _cached
+        self._memo_generation = -1
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._backfill_titles()
+
+    def _backfill_titles(self) -> None:
+        """Indexes made before the headline table get it filled from their lead passages, once."""
+        if self.db.execute("SELECT 1 FROM titles_fts LIMIT 1").fetchone() or not self.db.execute(
+                "SELECT 1 FROM passages LIMIT 1").fetchone():
+            return
+        # Not a transaction() of its own: the generation (which readers compare with the vector file) stays.
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self.db.execute("SELECT 1 FROM titles_fts LIMIT 1").fetchone():
+                    self.db.execute("INSERT INTO titles_fts (rowid, title) SELECT p.passage_id, a.title FROM "
+                                    "passages p JOIN articles a ON a.article_id = p.article_id WHERE p.ordinal = 0")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -152,6 +171,8 @@ class Store:
             ids.append(cur.lastrowid)
             db.execute("INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
                        (cur.lastrowid, article.title, passage.text))
+            if passage.ordinal == 0:  # the headline, once an article, under its lead passage's id
+                db.execute("INSERT INTO titles_fts (rowid, title) VALUES (?, ?)", (cur.lastrowid, article.title))
         return ids
 
     def delete_articles(self, db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
@@ -160,6 +181,7 @@ class Store:
         for article_id in article_ids:
             pids = [r[0] for r in db.execute("SELECT passage_id FROM passages WHERE article_id = ?", (article_id,))]
             db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(p,) for p in pids])
+            db.executemany("DELETE FROM titles_fts WHERE rowid = ?", [(p,) for p in pids])
             db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
             db.execute("DELETE FROM lsh WHERE article_id = ?", (article_id,))
             db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
@@ -185,15 +207,19 @@ class Store:
             return []
         return [r[0] for r in self.query(f"SELECT article_id FROM articles WHERE {' AND '.join(clauses)}", params)]
 
-    def article_infos(self, article_ids: Iterable[str]) -> dict[str, ArticleInfo]:
-        """Metadata of the stored ones among ``article_ids``, kept in memory until any write (here or in
-        another process) changes the generation: every query looks up a few hundred candidates' articles."""
-        ids = list(dict.fromkeys(article_ids))
+    def _cached(self, name: str) -> dict:
+        """A memo of query results that holds until any write (here or in another process) changes the
+        generation: every question looks up a few hundred candidates' articles and passages."""
         with self._lock:
             generation = self.generation()
-            if generation != self._infos_generation or len(self._infos) > 500_000:
-                self._infos, self._infos_generation = {}, generation
-            cache = self._infos
+            if generation != self._memo_generation or sum(len(m) for m in self._memo.values()) > 2_000_000:
+                self._memo, self._memo_generation = {}, generation
+            return self._memo.setdefault(name, {})
+
+    def article_infos(self, article_ids: Iterable[str]) -> dict[str, ArticleInfo]:
+        """Metadata of the stored ones among ``article_ids``."""
+        ids = list(dict.fromkeys(article_ids))
+        cache = self._cached("infos")
         out = {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in out]
         for lo in range(0, len(missing), 500):
@@ -207,12 +233,16 @@ class Store:
     def passage_articles(self, passage_ids: Iterable[int]) -> dict[int, tuple[str, bool]]:
         """``{passage_id: (article_id, has a dense vector)}``, without the texts."""
         ids = list(dict.fromkeys(int(p) for p in passage_ids))
-        out: dict[int, tuple[str, int]] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        cache = self._cached("owners")
+        out = {i: cache[i] for i in ids if i in cache}
+        missing = [i for i in ids if i not in out]
+        for lo in range(0, len(missing), 500):
+            chunk = missing[lo : lo + 500]
             rows = self.query("SELECT passage_id, article_id, embed_hash IS NOT NULL FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
-            out.update({r[0]: (r[1], bool(r[2])) for r in rows})
+            found = {r[0]: (r[1], bool(r[2])) for r in rows}
+            out.update(found)
+            cache.update(found)
         return out
 
     def group_members(self, group_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -237,14 +267,17 @@ class Store:
             out.update({r[0]: Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows})
         return out
 
-    def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = ()) -> list[tuple[int, float]]:
-        """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated).
+    def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = (),
+                       headlines: bool = False) -> list[tuple[int, float]]:
+        """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated); with
+        ``headlines``, articles ranked by their headline alone, each as its lead passage.
 
         ``where`` filters on ``a.`` (articles) columns. The best ``4 * limit`` matches are ranked first and
         filtered after, which halves the time on a large index; only when that leaves too few is the filter
         applied to every match."""
-        rank = f"bm25(passages_fts, {TITLE_WEIGHT}, 1.0)"
-        top = f"SELECT rowid, -{rank} AS s FROM passages_fts WHERE passages_fts MATCH ? ORDER BY {rank} LIMIT ?"
+        table = "titles_fts" if headlines else "passages_fts"
+        rank = "bm25(titles_fts)" if headlines else f"bm25(passages_fts, {TITLE_WEIGHT}, 1.0)"
+        top = f"SELECT rowid, -{rank} AS s FROM {table} WHERE {table} MATCH ? ORDER BY {rank} LIMIT ?"
         try:
             if not where:
                 return [(r[0], r[1]) for r in self.query(top, [match, limit])]
@@ -252,7 +285,7 @@ class Store:
             found = self.query(f"SELECT f.rowid, f.s FROM ({top}) f {join} WHERE {where} ORDER BY f.s DESC LIMIT ?",
                                [match, 4 * limit, *params, limit])
             if len(found) < limit:
-                found = self.query(f"SELECT f.rowid, -{rank} AS s FROM passages_fts f {join} WHERE passages_fts "
+                found = self.query(f"SELECT f.rowid, -{rank} AS s FROM {table} f {join} WHERE {table} "
                                    f"MATCH ? AND {where} ORDER BY {rank} LIMIT ?", [match, *params, limit])
             return [(r[0], r[1]) for r in found]
         except sqlite3.OperationalError:

@@ -69,8 +69,22 @@ def test_source_and_date_filters(floods: NewsIndex) -> None:
 
 
 def test_undated_articles_are_kept_and_ranked_on_content(floods: NewsIndex) -> None:
+    # Every headline here names the Marrow floods, and the shortest one ranks first on its headline; without the
+    # headline ranking, content alone decides.
+    floods.settings = replace(floods.settings, retrieve=replace(floods.settings.retrieve, headline_weight=0.0))
     ids = _ids(floods, "What do the Marrow flood records going back two centuries show?", as_of="2022-12-31")
     assert ids[0] == "undated"
+
+
+def test_headlines_are_ranked_once_an_article_and_removed_with_it(floods: NewsIndex) -> None:
+    found = floods.store.lexical_search('"election"', 10, headlines=True)
+    leads = floods.store.query("SELECT passage_id FROM passages WHERE article_id = 'other' AND ordinal = 0")
+    assert [pid for pid, _ in found] == [leads[0][0]]
+    assert len(floods.store.lexical_search('"marrow"', 10, headlines=True)) == 4
+    floods.remove(article_ids=["other"])
+    assert floods.store.lexical_search('"election"', 10, headlines=True) == []
+    ids = _ids(floods, "Who won the council election?", as_of="2022-12-31")
+    assert "other" not in ids
 
 
 def test_near_duplicates_are_one_story_with_every_copy_citable(hash_index: NewsIndex, tmp_path: Path) -> None:
@@ -117,3 +131,16 @@ def test_question_dates_become_windows_relative_to_as_of() -> None:
     assert question_dates("What happened yesterday?", as_of).since == date(2022, 6, 15)
     assert question_dates("Which show was recently renewed?", as_of).recent
     assert not question_dates("Which show was renewed?", as_of).recent
+
+
+def test_an_index_without_the_headline_table_gets_it_filled_once(floods: NewsIndex) -> None:
+    from rag.store import Store
+
+    path, generation = floods.store.path, floods.store.generation()
+    with floods.store.transaction() as db:
+        db.execute("DELETE FROM titles_fts")  # as an index made before the table has it: empty
+    generation += 1
+    reopened = Store(path)
+    assert reopened.query("SELECT COUNT(*) FROM titles_fts") == [(5,)]
+    assert reopened.generation() == generation  # filling it is no change readers must reload for
+    reopened.close()
