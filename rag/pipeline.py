@@ -265,6 +265,9 @@ class NewsIndex:
         if allow_private_urls is not None:
             settings = dataclasses.replace(settings, allow_private_urls=allow_private_urls)
         recorded = self.store.get_meta("dense_passages")
+        if recorded is None:  # an index from before it was recorded: every passage had a vector then
+            counts = self.store.counts()
+            recorded = "0" if counts["passages"] and counts["passages"] == counts["dense_passages"] else None
         if dense_passages is None and recorded is not None:
             dense_passages = int(recorded)
         if dense_passages is not None:

@@ -139,3 +139,17 @@ def test_dense_passages_is_remembered_by_the_index(tmp_path: Path, capsys: pytes
     with pytest.raises(SystemExit) as exit_:
         run(capsys, "ingest", str(SEED), "--index", str(index_dir), "--dense-passages", "-1")
     assert exit_.value.code == 2 and "0 or more" in capsys.readouterr().err
+
+
+def test_an_index_that_recorded_no_dense_passages_but_embedded_all_goes_on_embedding_all(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    index_dir = tmp_path / "index"
+    assert run(capsys, "ingest", str(SEED), "--index", str(index_dir), "--model", "hash-64", "--quiet",
+               "--dense-passages", "0")[0] == 0
+    with sqlite3.connect(index_dir / "newsrag.sqlite") as db:  # as an index built before the value was recorded
+        db.execute("DELETE FROM meta WHERE key = 'dense_passages'")
+    assert run(capsys, "ingest", str(WIKINEWS), "--index", str(index_dir), "--quiet")[0] == 0
+    stats = json.loads(run(capsys, "stats", "--index", str(index_dir), "--json")[1])
+    assert stats["passages"] == stats["dense_passages"]
