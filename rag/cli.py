@@ -23,7 +23,6 @@ EPILOG = """examples:
 The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
 
 
-
 def _count(text: str) -> int:
     """An argparse type: a whole number, 0 or more."""
     try:
@@ -33,6 +32,7 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
     return value
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()

@@ -12,7 +12,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
@@ -125,19 +124,13 @@ def unmatched_specifics(question: str, best: Candidate, hits: Sequence[Hit]) -> 
     return [shown for shown, pattern in _specifics(question) if not re.search(pattern, text, re.I)]
 
 
-@lru_cache(maxsize=8192)
-def _passage_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of a passage; passages come back query after query, so they are split once."""
-    return sentence_spans(text)
-
-
 def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]:
     """Every sentence of the hits' passages, scored for ``info``."""
     cands: list[Candidate] = []
     for rank, hit in enumerate(hits):
         text = hit.passage.text
         prev = None
-        spans = _passage_sentences(text)
+        spans = sentence_spans(text)
         for i, (s, e) in enumerate(spans):
             sentence = text[s:e].strip()
             if len(sentence.split()) >= 4:

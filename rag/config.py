@@ -27,9 +27,9 @@ class EmbedSettings:
     """``dense_passages`` is how many leading passages of each article get a vector (0 = all).
 
     News puts the essentials in the title and the first paragraphs; the lexical index sees every word. One
-    passage (title + lead) an article is the default: on RealTimeQA it ranked the asked article as well as
-    vectors for every passage (hits@5 0.941 against 0.902) for a fifteenth of the embedding (202 s against
-    about half an hour), and on the demo set it answered as often (contains 0.772 against 0.759); see the README.
+    passage (title + lead) an article is the default: on RealTimeQA it ranked the asked article better than
+    vectors for every passage (hits@5 0.941 against 0.902) for a fifteenth of the embedding (172 s of ingest),
+    and on the demo set it answered as often (contains 0.759 against 0.734); see the README.
     """
 
     model: str = DEFAULT_MODEL
@@ -44,8 +44,8 @@ class RetrieveSettings:
     added to its best one; ``headline_weight`` weighs a ranking of articles by their headline alone, fused into the
     lexical list (a headline names what the whole article is about; with one vector an article it raised
     RealTimeQA hits@5 from 0.912 to 0.941 and mrr@10 from 0.729 to 0.758, left the demo set unchanged, and cost
-    0.01-0.02 of RealTimeQA choice accuracy: see the README); ``group_stories`` shows one passage for each group of near-duplicate
-    articles (False is an ablation). Articles published after ``as_of`` are excluded in every mode."""
+    0.01-0.02 of RealTimeQA choice accuracy: see the README); ``group_stories`` shows one passage for each group
+    of near-duplicate articles (False is an ablation). Articles published after ``as_of`` are excluded in every mode."""
 
     top_k: int = 5
     candidates: int = 100

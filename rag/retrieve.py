@@ -170,15 +170,9 @@ def _with_headlines(lexical: list[int], headlines: list[int], settings) -> list[
 
 def _evidence(index, query: Query, passage_ids) -> list[tuple[Passage, ArticleInfo]]:  # noqa: ANN001
     """The passages of ``passage_ids`` (in their order) whose articles the query allows, with those articles."""
-    passages = index.store.passages(passage_ids)
-    infos = index.store.article_infos(p.article_id for p in passages.values())
-    out = []
-    for pid in passage_ids:
-        passage = passages.get(pid)
-        info = infos.get(passage.article_id) if passage else None
-        if info is not None and _allowed(info, query):
-            out.append((passage, info))
-    return out
+    allowed, _ = _allowed_articles(index, query, passage_ids)
+    passages = index.store.passages(pid for pid, _ in allowed)
+    return [(passages[pid], info) for pid, info in allowed if pid in passages]
 
 
 def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexical: list[int]) -> list[Hit]:  # noqa: ANN001
@@ -198,8 +192,9 @@ def _fuse(index, query: Query, dense: list[int], lexical: list[int], answer_lexi
     for rank, pid in enumerate(answer_lexical, start=1):
         lexical_rank[pid] = rank
         lexical_pick[pid] = wl / (k + rank)
-    pick = {pid: wd / (k + rank) + lexical_pick.get(pid, 0.0) for pid, rank in dense_rank.items()}
-    pick = {**lexical_pick, **pick}
+    pick = dict(lexical_pick)
+    for pid, rank in dense_rank.items():
+        pick[pid] = pick.get(pid, 0.0) + wd / (k + rank)
     allowed, without_vector = _allowed_articles(index, query, scores)
     ranked: list[tuple[float, int, ArticleInfo]] = []
     for pid, info in allowed:

@@ -69,32 +69,29 @@ class Store:
         if self.db.execute("SELECT 1 FROM titles_fts LIMIT 1").fetchone() or not self.db.execute(
                 "SELECT 1 FROM passages LIMIT 1").fetchone():
             return
-        # Not a transaction() of its own: the generation (which readers compare with the vector file) stays.
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                if not self.db.execute("SELECT 1 FROM titles_fts LIMIT 1").fetchone():
-                    self.db.execute("INSERT INTO titles_fts (rowid, title) SELECT p.passage_id, a.title FROM "
-                                    "passages p JOIN articles a ON a.article_id = p.article_id WHERE p.ordinal = 0")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.transaction(bump_generation=False) as db:
+            if not db.execute("SELECT 1 FROM titles_fts LIMIT 1").fetchone():  # another process may have filled it
+                db.execute("INSERT INTO titles_fts (rowid, title) SELECT p.passage_id, a.title FROM passages p "
+                           "JOIN articles a ON a.article_id = p.article_id WHERE p.ordinal = 0")
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
 
     @contextmanager
-    def transaction(self):  # noqa: ANN201 - a context manager over the connection
-        """All-or-nothing write that bumps ``generation``; readers in other processes see it whole or not at all."""
+    def transaction(self, bump_generation: bool = True):  # noqa: ANN201 - a context manager over the connection
+        """All-or-nothing write that bumps ``generation``; readers in other processes see it whole or not at all.
+
+        ``bump_generation=False`` is for writes that change no article, passage or vector (readers compare the
+        generation with the vector file's)."""
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
-                self.db.execute(
-                    "INSERT INTO meta VALUES ('generation', '1') "
-                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                if bump_generation:
+                    self.db.execute(
+                        "INSERT INTO meta VALUES ('generation', '1') "
+                        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
