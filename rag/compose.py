@@ -268,11 +268,19 @@ def _with_context(c: Candidate) -> Candidate:
     return Candidate(c.rank, c.hit, start, c.end, text, c.stems, None, None, c.score, c.support)
 
 
-def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited) -> str:
+def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited, lead: bool = False) -> str:
+    """The sentence of ``c`` (with its context, trimmed) and its marker. The lead sentence says which article it
+    comes from: its headline often names what the sentence calls "the show" or "the country" (RealTimeQA: the
+    lead holds the answer for 0.345 of the questions with it, 0.273 without), and its date anchors "on Sunday"."""
     c = _with_context(c)
     text = trim(info, c.text)
     known = c.hit.passage.passage_id in cited.passages()
     mark = cited.cite(c)
+    article = c.hit.article
+    if lead and article.title.strip():
+        meta = ", ".join(p for p in (article.source, human_date(article.published)) if p)
+        return T.ATTRIBUTED.format(title=article.title.strip(), meta=f" ({meta})" if meta else "",
+                                   sentence=text.rstrip(), marker=mark)
     if has_relative_date(text) and c.hit.article.published and not known:
         return T.DATED.format(sentence=text.rstrip(), marker=mark, source=c.hit.article.source or c.hit.article.title,
                               date=human_date(c.hit.article.published))
@@ -292,7 +300,7 @@ def _answer_tokens(info: QuestionInfo, sentence: str) -> set[str]:
 
 def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, base: dict) -> Answer:
     cited = _Cited()
-    parts = [_sentence(best, info, cited)]
+    parts = [_sentence(best, info, cited, lead=True)]
     key = _answer_tokens(info, best.text)
     agree, differ = [], None
     others = sorted((c for c in cands if c.hit.article.group_id != best.hit.article.group_id),
@@ -437,7 +445,7 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
         if closest is not None:
             choice, sentence = closest
             cited = _Cited()
-            text = T.CLOSEST_CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(sentence, info, cited))
+            text = T.CLOSEST_CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(sentence, info, cited, lead=True))
             return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice,
                           **base)
     asked = set(info.stems)
@@ -459,5 +467,5 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
         return Answer(text=T.NO_CHOICE.format(options=T.options(info.choices)), abstained=True,
                       related=_related(hits), **base)
     cited = _Cited()
-    text = T.CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(evidence, info, cited))
+    text = T.CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(evidence, info, cited, lead=True))
     return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)

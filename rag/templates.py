@@ -11,6 +11,7 @@ CLOSEST_CHOICE = ("{choice}, judging by meaning: the retrieved articles name non
                   "is the closest to it. {evidence}")
 AGREE = "Reported by {count} sources {markers}."
 DISAGREE = "Sources differ: {first} ({first_source}, {first_date}) {first_marker}, while {second} ({second_source}, {second_date}) {second_marker}."
+ATTRIBUTED = "“{title}”{meta}: {sentence} {marker}"
 DATED = "{sentence} {marker} (as reported by {source} on {date})"
 PLAIN = "{sentence} {marker}"
 
