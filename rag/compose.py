@@ -24,6 +24,7 @@ CANDIDATE_HITS = 8
 CHOICE_HITS = 10
 SEMANTIC_HITS = 3  # passages whose sentences are compared with the options when none of them is named
 SEMANTIC_SENTENCES = 24
+HEADLINE_OPTION = 0.5  # see _headline_support
 SECOND_WITHIN = 0.8  # a second sentence joins the answer when it scores this close to the best
 MAX_SENTENCE_WORDS = 45
 # The articles are taken not to answer when a name, number or year the question asks about appears in none of
@@ -393,16 +394,6 @@ def _option_matches(choice: str, asked: set[str], cands: list[Candidate], norms:
     return out
 
 
-def _meaning(embedder, question: str, cands: list[Candidate], limit: int = 12) -> dict[int, float]:  # noqa: ANN001
-    """Cosine of each candidate sentence with the question, by the index's own embedding model."""
-    unique = sorted({id(c): c for c in cands}.values(), key=lambda c: -c.score)[:limit]
-    if embedder is None or not unique:
-        return {}
-    vecs = embedder.embed([question, *(c.text for c in unique)])
-    sims = vecs[1:] @ vecs[0]
-    return {id(c): float(max(0.0, s)) for c, s in zip(unique, sims, strict=True)}
-
-
 def _options_named(choices: Sequence[str], hits: Sequence[Hit]) -> bool:
     """Whether any option, in any of its written forms, occurs in the headlines or passages of ``hits``."""
     text = " " + " ".join(normalize_answer(f"{h.article.title} {h.passage.text}") for h in hits) + " "
@@ -430,12 +421,22 @@ def _closest_in_meaning(embedder, info: QuestionInfo, cands: list[Candidate]) ->
     return info.choices[best_option], unique[best_sentence]
 
 
+def _headline_support(choice: str, headlines: list[str]) -> float:
+    """An option named in a retrieved story's headline is what that story is about: HEADLINE_OPTION for the
+    first story, less for lower ones."""
+    forms = choice_variants(choice)
+    return max((HEADLINE_OPTION / (1 + 0.3 * rank) for rank, headline in enumerate(headlines)
+                if any(form in headline for form in forms)), default=0.0)
+
+
 def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict,
                    embedder=None) -> Answer:  # noqa: ANN001
     """Pick the option the evidence supports best and cite the sentence that names it.
 
     An option is supported by a sentence that names it (exactly, or most of its informative words), weighted
-    by how well the sentence matches the question and how high its passage ranks."""
+    by how well the sentence matches the question's terms and how high its passage ranks, and by a retrieved
+    headline that names it. Measured on RealTimeQA: 0.687 right; weighting the sentences by their meaning as
+    well (embedding them, about 0.3 s a question here) made it 0.687 too, without the headlines 0.680."""
     # Options that describe ("Ban on military-style assault weapons") are paraphrased by the articles; options
     # that name (a person, a place, a number) would be named if they were the answer, so meaning alone does not
     # choose between them (measured: 0.48 right against 0.31 for naming options, chance 0.25).
@@ -445,22 +446,22 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
         if closest is not None:
             choice, sentence = closest
             cited = _Cited()
-            text = T.CLOSEST_CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(sentence, info, cited, lead=True))
+            evidence = _sentence(sentence, info, cited, lead=True)
+            text = T.CLOSEST_CHOICE.format(choice=choice.rstrip("."), evidence=evidence)
             return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice,
                           **base)
     asked = set(info.stems)
     norms = [f" {normalize_answer(c.text)} " for c in cands]
-    matches = [_option_matches(choice, asked, cands, norms) for choice in info.choices]
-    meaning = _meaning(embedder, info.text, [c for m in matches for c, _ in m])
+    headlines = [f" {normalize_answer(h.article.title)} " for h in hits[:CHOICE_HITS]]
     scored: list[tuple[float, str, Candidate | None]] = []
-    for choice, matched in zip(info.choices, matches, strict=True):
+    for choice in info.choices:
         best_c, total, best_ev = None, 0.0, 0.0
-        for c, match in matched:
-            evidence = match * (0.2 + c.support + meaning.get(id(c), 0.0)) / (1 + 0.3 * c.rank)
+        for c, match in _option_matches(choice, asked, cands, norms):
+            evidence = match * (0.2 + c.support) / (1 + 0.3 * c.rank)
             total += evidence
             if evidence > best_ev:
                 best_c, best_ev = c, evidence
-        scored.append((best_ev + 0.3 * total, choice, best_c))
+        scored.append((best_ev + 0.3 * total + _headline_support(choice, headlines), choice, best_c))
     scored.sort(key=lambda s: -s[0])
     top_score, choice, evidence = scored[0]
     if top_score <= 0 or evidence is None:

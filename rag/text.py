@@ -52,10 +52,12 @@ def stem(word: str) -> str:
     return word
 
 
+_UNPUNCTUATE = str.maketrans("", "", string.punctuation + "’‘“”")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalization (lower case, no punctuation, no articles, single spaces), curly quotes too."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = "".join(ch for ch in text if ch not in set(string.punctuation) | {"'", '"'})
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    text = _ARTICLES.sub(" ", text.translate(_UNPUNCTUATE))
     return " ".join(text.split())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.compose import choice_variants, missing_names, trim
+from rag.compose import _headline_support, choice_variants, missing_names, trim
 from rag.followup import rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
@@ -76,6 +76,12 @@ def test_choices_pick_the_supported_option_and_cite_it(towns: NewsIndex) -> None
     _markers_point_at_their_sentences(answer)
     none = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A walrus", "A lynx"], as_of="2022-12-31")
     assert none.choice is None and none.abstained and "None of the options" in none.text
+
+
+def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
+    headlines = [" squid game season 2 ", " netflix earnings friends reruns "]
+    assert _headline_support("Squid Game", headlines) > _headline_support("Friends", headlines) > 0
+    assert _headline_support("Breaking Bad", headlines) == 0
 
 
 def test_options_written_into_the_question_are_read() -> None:
