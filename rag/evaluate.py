@@ -67,14 +67,16 @@ def _strings(rec: dict, key: str, where: str) -> tuple[str, ...]:
 
 
 _JOINERS = re.compile(r"[-‐‑‒–—/]")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 
 
 def contains(text: str, answers: tuple[str, ...]) -> bool:
     """True when one of ``answers`` occurs in ``text`` as whole words, after SQuAD normalization."""
     # Hyphens and slashes separate words here: SQuAD's normalization deletes them, which would glue
     # "14-year-old" into one word and hide the answer "14".
-    hay = f" {normalize_answer(_JOINERS.sub(' ', text))} "
-    needles = (normalize_answer(_JOINERS.sub(" ", a)) for a in answers)
+    # A possessive names its owner: "Vladimir Putin’s invasion" contains the answer "Vladimir Putin".
+    hay = f" {normalize_answer(_POSSESSIVE.sub('', _JOINERS.sub(' ', text)))} "
+    needles = (normalize_answer(_POSSESSIVE.sub("", _JOINERS.sub(" ", a))) for a in answers)
     return any(f" {n} " in hay for n in needles if n)
 
 
@@ -160,7 +162,9 @@ def _score(t: _Tally, q: EvalQuestion, answer: Answer, choice: str | None, ms: f
         for c in answer.citations:
             src = by_marker[c.marker]
             t.citations += 1
-            t.good_citations += src.article_id in q.gold_doc_ids or contains(src.passage, q.answers)
+            # A near-duplicate copy of the gold article (same story, another outlet) is as good as the gold one.
+            t.good_citations += bool({src.article_id, *src.copies} & set(q.gold_doc_ids)) or contains(src.passage,
+                                                                                                       q.answers)
     if q.choices:
         t.choice_n += 1
         right = choice is not None and normalize_answer(choice) in {normalize_answer(a) for a in q.answers}

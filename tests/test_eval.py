@@ -45,6 +45,8 @@ SEED_ID = "a-dfd990e3901ad2c8"  # deterministic id of rag/data/demo/seed-s400.tx
     ("anything at all", (), False),
     ("the answer is the", ("the",), False),  # an answer that normalizes to nothing matches nothing
     ("Nick Bos of Helsinki", ("Copenhagen", "Helsinki"), True),  # any of several
+    ("Vladimir Putin’s invasion", ("Vladimir Putin",), True),  # a possessive names its owner
+    ("Putins and Putinists", ("Putin",), False),
 ])
 def test_contains(text: str, answers: tuple[str, ...], expected: bool) -> None:
     assert contains(text, answers) is expected
@@ -314,6 +316,17 @@ def demo_report(demo_index_dir: Path, real_embedder, tmp_path_factory: pytest.Te
         return run_eval(index, load_questions(QUESTIONS))
     finally:
         index.close()
+
+
+def test_a_citation_of_a_copy_of_the_gold_article_is_good() -> None:
+    copy = Source(1, "syndicated", "t", "", None, "", "The directorate has a new head.", 1, None, ("gold",))
+    other = Source(2, "elsewhere", "t", "", None, "", "Unrelated words.", 2)
+    answer = Answer("who heads it", "Somebody heads it [1][2].",
+                    tuple(Citation(s.marker, s.article_id, s.passage_id, s.passage) for s in (copy, other)),
+                    (copy, other), hits=(_hit("syndicated", copies=("gold",)),))
+    report = run_eval(ScriptedIndex({"who heads it": answer}, {}),
+                      [EvalQuestion("q1", "who heads it", ("Ismail Demir",), ("gold",))])
+    assert report["citations"] == {"precision": 0.5, "count": 2}
 
 
 def _wrong(rows: list[dict]) -> list[str]:
