@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.compose import _headline_support, choice_variants, missing_names, trim
+from rag.compose import _headline_support, _shape_penalty, choice_variants, missing_names, trim
 from rag.followup import rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
@@ -84,6 +84,13 @@ def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
     assert _headline_support("Breaking Bad", headlines) == 0
 
 
+def test_captions_and_datelines_rank_below_sentences() -> None:
+    assert _shape_penalty("Political activist and philosopher Noam Chomsky") > 0
+    assert _shape_penalty("Wikinews interviews Robert Sarvis Saturday, October 19, 2013") > 0
+    assert _shape_penalty("Chomsky sat down with Michael Dranove.") == 0
+    assert _shape_penalty("“We will keep it,” he said.”") == 0
+
+
 def test_options_written_into_the_question_are_read() -> None:
     assert parse_choices("Which continent will require a common charger: Europe, North America, Asia or Africa?") == (
         "Europe", "North America", "Asia", "Africa")
@@ -130,6 +137,10 @@ def test_missing_names_ignore_sentence_starts_and_stopwords(towns: NewsIndex) ->
     hits = towns.ask("What did the council of Velmora approve?", as_of="2022-12-31").hits
     assert missing_names("What did the council of Velmora approve?", hits) == []
     assert missing_names("What did the council of Velmora approve in 2019 with Kyoto?", hits) == ["2019", "Kyoto"]
+    # One name however written; no single letters ("U.S."); amounts are reported rounded, so they are not held
+    # against the articles.
+    assert missing_names("What did Velmora and Kyoto’s council approve with Kyoto for U.S. 41 million?", hits) == [
+        "Kyoto’s"]
 
 
 def test_trim_keeps_the_clauses_that_answer() -> None:
