@@ -1,0 +1,43 @@
+"""What composing adds to a question: the composer's own time (``Answer.timings["compose"]``) over a question set,
+asked as eval asks them, once free-form and once with the question's choices (where it has them).
+
+    python bench/compose_speed.py --index index-realtimeqa --questions ../shared/eval/realtimeqa-dev/questions.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from rag.evaluate import load_questions
+from rag.pipeline import NewsIndex
+
+
+def _line(name: str, ms: list[float]) -> str:
+    if not ms:
+        return f"{name:<12} (no questions)"
+    ms = sorted(ms)
+    p95 = ms[max(0, round(0.95 * len(ms)) - 1)]
+    return f"{name:<12} {len(ms):>4} questions  p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", required=True)
+    p.add_argument("--questions", required=True, help="JSONL question set (as for newsrag eval)")
+    args = p.parse_args()
+    index = NewsIndex.open(args.index)
+    questions = load_questions(args.questions)
+    index.ask(questions[0].question, as_of=questions[0].as_of)  # loads the model: not the composer's time
+    free, choice = [], []
+    for q in questions:
+        free.append(index.ask(q.question, as_of=q.as_of, history=q.history).timings["compose"])
+        if q.choices:
+            answer = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices)
+            choice.append(answer.timings["compose"])
+    print(_line("free-form", free))
+    print(_line("with choices", choice))
+
+
+if __name__ == "__main__":
+    main()
