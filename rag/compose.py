@@ -157,8 +157,15 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
         context = sum(w for t, w in weights.items() if t in passage_stems[pid]) / total
         c.support = 0.6 * own + 0.4 * context
         c.score = (c.support + _type_bonus(info, c.text) + 0.25 * (c.hit.score / top_score)
-                   - _shape_penalty(c.text))
+                   - _shape_penalty(c.text) - (ECHO_PENALTY if _echoes(info, c) else 0.0))
     return cands
+
+
+def _echoes(info: QuestionInfo, c: Candidate) -> bool:
+    """A question in the article that is the question asked (a news quiz: "Which company is being accused of
+    turning off the AC...?") restates it; it does not answer it."""
+    return (c.text.rstrip("”\"' ").endswith("?") and bool(info.stems)
+            and len(info.stems & c.stems) >= 0.8 * len(info.stems))
 
 
 def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float]:
@@ -200,6 +207,7 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
 
 
 UNFINISHED = 0.1
+ECHO_PENALTY = 1.0
 _YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _UNFINISHED = re.compile(r"[.!?…]['\"”’)\]]*\s*$")
 

@@ -84,6 +84,20 @@ def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
     assert _headline_support("Breaking Bad", headlines) == 0
 
 
+def test_the_question_quoted_in_an_article_is_not_its_answer(hash_index: NewsIndex, tmp_path: Path) -> None:
+    quiz = {"id": "quiz", "title": "Weekly news quiz", "published": "2022-07-01", "source": "Quiz Desk",
+            "text": "Which retailer is accused of turning off the air conditioning in its stores to save money? "
+                    "Readers sent many guesses this week.\n\nThe retailer Bed Bath & Beyond was accused of turning "
+                    "off the air conditioning in its stores to cut costs."}
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps(quiz) + "\n", encoding="utf-8")
+    hash_index.ingest([path])
+    answer = hash_index.ask("Which retailer is accused of turning off the air conditioning in its stores to save money?",
+                            as_of="2022-07-02")
+    assert "Bed Bath & Beyond" in answer.text.split("[1]")[0]
+    assert "save money?" not in answer.text
+
+
 def test_captions_and_datelines_rank_below_sentences() -> None:
     assert _shape_penalty("Political activist and philosopher Noam Chomsky") > 0
     assert _shape_penalty("Wikinews interviews Robert Sarvis Saturday, October 19, 2013") > 0
