@@ -264,6 +264,12 @@ class Store:
             out.update({r[0]: Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows})
         return out
 
+    def article_passages(self, article_id: str) -> list[Passage]:
+        """Every passage of one article, in reading order."""
+        rows = self.query("SELECT passage_id, article_id, ordinal, start, end, text FROM passages "
+                          "WHERE article_id = ? ORDER BY ordinal", (article_id,))
+        return [Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows]
+
     def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = (),
                        headlines: bool = False) -> list[tuple[int, float]]:
         """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated); with

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.compose import _headline_support, _shape_penalty, choice_variants, missing_names, trim
+from rag.compose import _headline_support, _rest_of_first_article, _shape_penalty, choice_variants, missing_names, trim
 from rag.followup import rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
@@ -96,6 +96,22 @@ def test_the_question_quoted_in_an_article_is_not_its_answer(hash_index: NewsInd
                             as_of="2022-07-02")
     assert "Bed Bath & Beyond" in answer.text.split("[1]")[0]
     assert "save money?" not in answer.text
+
+
+def test_the_first_articles_other_passages_are_candidates_too(hash_index: NewsIndex, tmp_path: Path) -> None:
+    paragraphs = [f"Paragraph {i} of the long harbour report says little about the ferry timetable. " * 6
+                  for i in range(4)]
+    long = {"id": "long", "title": "Harbour report", "published": "2022-03-01", "source": "Velmora Post",
+            "text": "\n\n".join(paragraphs)}
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(long) + "\n", encoding="utf-8")
+    hash_index.ingest([path])
+    passages = hash_index.store.article_passages("long")
+    assert len(passages) >= 3 and [p.ordinal for p in passages] == sorted(p.ordinal for p in passages)
+    first = hash_index.ask("What does the harbour report say?", as_of="2022-12-31").hits[0]
+    rest = _rest_of_first_article(hash_index, first)
+    assert {h.passage.passage_id for h in rest} == {p.passage_id for p in passages} - {first.passage.passage_id}
+    assert all(h.article.article_id == "long" and h.score == first.score for h in rest)
 
 
 def test_captions_and_datelines_rank_below_sentences() -> None:
