@@ -222,13 +222,13 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
 UNFINISHED = 0.1
 ECHO_PENALTY = 1.0
 _YEAR = re.compile(r"1[89]\d\d|20\d\d")
-_UNFINISHED = re.compile(r"[.!?…]['\"”’)\]]*\s*$")
+_FINISHED = re.compile(r"[.!?…]['\"”’)\]]*\s*$")
 
 
 def _shape_penalty(sentence: str) -> float:
     words = len(sentence.split())
     penalty = 0.15 if sentence.rstrip("”\"' ").endswith("?") else 0.0
-    if not _UNFINISHED.search(sentence):  # a caption, a heading or a dateline, not a sentence
+    if not _FINISHED.search(sentence):  # a caption, a heading or a dateline, not a sentence
         penalty += UNFINISHED
     if words > 60:
         penalty += 0.1
@@ -347,7 +347,8 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
         elif differ is None and info.kind in ("how_many", "how_much") and key and tokens_c:
             differ = c
     second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
-                   and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree), None)
+                   and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree
+                   and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
     if differ is not None:
         parts.append(T.DISAGREE.format(
             first=trim(info, best.text).rstrip("."), first_source=best.hit.article.source or best.hit.article.title,
