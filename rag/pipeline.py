@@ -315,15 +315,18 @@ class NewsIndex:
             raise QuestionError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         self.refresh()
         search_text = followup.rewrite(question, history)
+        top_k = top_k or self.settings.retrieve.top_k
+        # The composer reads as many stories as it needs whatever ``top_k`` is, so the app (5) answers as eval (10)
+        # does; ``top_k`` is how many retrieved passages the Answer lists.
         query = retrieve.Query.make(search_text, as_of=as_of, sources=sources, since=since, until=until,
-                                    top_k=top_k or self.settings.retrieve.top_k)
+                                    top_k=max(top_k, compose.CHOICE_HITS))
         with self.search_lock.search():
             hits = retrieve.retrieve(self, query, timings)
         t1 = time.perf_counter()
         answer = compose.compose(self, question, search_text, query, hits, choices, timings)
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return answer
+        return dataclasses.replace(answer, hits=answer.hits[:top_k])
 
     def stats(self) -> dict[str, Any]:
         """Counts, sources, date range, model and size on disk (JSON-ready)."""

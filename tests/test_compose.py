@@ -63,6 +63,12 @@ def test_sources_that_disagree_on_a_number_are_both_shown(towns: NewsIndex) -> N
     _markers_point_at_their_sentences(answer)
 
 
+def test_the_answer_reads_more_stories_than_it_lists(towns: NewsIndex) -> None:
+    answer = towns.ask("How much will the Velmora tram line cost?", as_of="2022-12-31", top_k=1)
+    assert len(answer.hits) == 1
+    assert "Sources differ" in answer.text and len(answer.sources) == 2  # the second story is still read
+
+
 def test_a_question_about_something_absent_is_declined_with_related_passages(towns: NewsIndex) -> None:
     answer = towns.ask("Who won the 2018 Velmora marathon in Kyoto?", as_of="2022-12-31")
     assert answer.abstained and answer.text.startswith(NOT_FOUND)
