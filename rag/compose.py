@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
@@ -145,29 +146,24 @@ def unmatched_specifics(question: str, best: Candidate, hits: Sequence[Hit]) -> 
 def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]:
     """Every sentence of the hits' passages, scored for ``info``."""
     cands: list[Candidate] = []
+    passage_stems: dict[int, frozenset[str]] = {}
     for rank, hit in enumerate(hits):
-        text = hit.passage.text
         prev = None
-        spans = sentence_spans(text)
-        for i, (s, e) in enumerate(spans):
-            sentence = text[s:e].strip()
+        sentences = _sentences(hit.passage.text)
+        for i, (s, e, sentence, stems) in enumerate(sentences):
             if len(sentence.split()) >= 4:
-                following = spans[i + 1][1] if i + 1 < len(spans) else None
-                cands.append(Candidate(rank, hit, s, e, sentence, frozenset(stem(t) for t in content_terms(sentence)),
-                                       prev, following))
+                following = sentences[i + 1][1] if i + 1 < len(sentences) else None
+                cands.append(Candidate(rank, hit, s, e, sentence, stems, prev, following))
             prev = (s, e)
+        passage_stems[hit.passage.passage_id] = frozenset().union(*(x[3] for x in sentences), _stems(hit.article.title))
     if not cands:
         return cands
     weights = _term_weights(info, cands)
     total = sum(weights.values()) or 1.0
-    passage_stems: dict[int, frozenset[str]] = {}
     top_score = hits[0].score or 1.0
     for c in cands:
-        pid = c.hit.passage.passage_id
-        if pid not in passage_stems:
-            passage_stems[pid] = frozenset(stem(t) for t in content_terms(c.hit.article.title + " " + c.hit.passage.text))
         own = sum(w for t, w in weights.items() if t in c.stems) / total
-        context = sum(w for t, w in weights.items() if t in passage_stems[pid]) / total
+        context = sum(w for t, w in weights.items() if t in passage_stems[c.hit.passage.passage_id]) / total
         c.support = 0.6 * own + 0.4 * context
         c.score = (c.support + _type_bonus(info, c.text) + 0.25 * (c.hit.score / top_score)
                    - _shape_penalty(c.text) - (ECHO_PENALTY if _echoes(info, c) else 0.0))
@@ -179,6 +175,17 @@ def _echoes(info: QuestionInfo, c: Candidate) -> bool:
     turning off the AC...?") restates it; it does not answer it."""
     return (c.text.rstrip("”\"' ").endswith("?") and bool(info.stems)
             and len(info.stems & c.stems) >= 0.8 * len(info.stems))
+
+
+@lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
+    """``(start, end, sentence, stems)`` for each sentence of a passage; cached, as the same passages come back
+    question after question (and twice for a question with choices)."""
+    return tuple((s, e, text[s:e].strip(), _stems(text[s:e])) for s, e in sentence_spans(text))
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(stem(t) for t in content_terms(text))
 
 
 def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float]:
