@@ -28,6 +28,8 @@ SEMANTIC_SENTENCES = 24
 HEADLINE_OPTION = 0.5  # see _headline_support
 SECOND_WITHIN = 0.8  # a second sentence joins the answer when it scores this close to the best
 MAX_SENTENCE_WORDS = 45
+UNFINISHED = 0.1  # score penalty of a caption, heading or dateline (no end punctuation)
+ECHO_PENALTY = 1.0  # score penalty of an article's question that restates the one asked
 # The articles are taken not to answer when a name or year the question asks about appears in none of
 # the retrieved passages and the best sentence's support (share of the question's weighted terms found in it and
 # its passage) is below ABSTAIN_BELOW, or when two such names are missing. Calibrated on tests/data/questions.jsonl
@@ -35,6 +37,7 @@ MAX_SENTENCE_WORDS = 45
 # that declines 80% of the unanswerable ones (0.65: 75%), at 0.003 more RealTimeQA questions declined. (Before the
 # first article's other passages were candidates, 0.65 was.)
 ABSTAIN_BELOW = 0.7
+_YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _NAME = re.compile(r"\b(?:[A-Z][\w\-'’]*\w|[A-Z]|\d[\d,.]*\d|\d)\b")
 
 _DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|october|"
@@ -70,12 +73,9 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         empty = index.store.counts()["articles"] == 0
         return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
     if info.choices:
-        candidates = score_candidates(info, hits[:CHOICE_HITS])
-    else:
-        candidates = score_candidates(info, hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0]))
-    if info.choices:
-        return _choice_answer(info, candidates + _option_candidates(index, info, query, hits), hits, base,
-                              index.embedder)
+        candidates = score_candidates(info, hits[:CHOICE_HITS]) + _option_candidates(index, info, query, hits)
+        return _choice_answer(info, candidates, hits, base, index.embedder)
+    candidates = score_candidates(info, hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0]))
     best = max(candidates, key=lambda c: c.score, default=None)
     missing = missing_names(search_text, hits[:CANDIDATE_HITS])
     if (best is None or best.support < ABSTAIN_BELOW and missing or len(missing) >= 2
@@ -125,7 +125,7 @@ def _specifics(question: str) -> list[tuple[str, str]]:
     for found in _SPECIFIC.finditer(question):
         if found[1]:
             out.append((found[1], rf"\b{found[1]}\b"))
-        elif re.fullmatch(r"1[89]\d\d|20\d\d", found[3]):
+        elif _YEAR.fullmatch(found[3]):
             out.append((found[3], rf"\b{found[3]}\b"))
         elif found[2].lower() not in _MONTHS and found[2].lower() not in STOPWORDS:
             out.append((found[0], rf"\b{re.escape(found[2])}[\s-]?{found[3]}\b"))
@@ -226,9 +226,6 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
     return 0.0
 
 
-UNFINISHED = 0.1
-ECHO_PENALTY = 1.0
-_YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _FINISHED = re.compile(r"[.!?…]['\"”’)\]]*\s*$")
 
 
@@ -418,9 +415,10 @@ def choice_variants(choice: str) -> set[str]:
     return {f" {normalize_answer(f)} " for f in forms if normalize_answer(f)}
 
 
-def _option_matches(choice: str, asked: set[str], cands: list[Candidate], norms: list[str]) -> list[tuple[Candidate, float]]:
-    """The candidates that name ``choice`` (1.0), or most of its informative words (0.35-0.7)."""
-    variants = choice_variants(choice)
+def _option_matches(choice: str, variants: set[str], asked: set[str], cands: list[Candidate],
+                    norms: list[str]) -> list[tuple[Candidate, float]]:
+    """The candidates that name ``choice`` in one of its ``variants`` (1.0), or most of its informative words
+    (0.35-0.7)."""
     terms = {stem(t) for t in content_terms(choice)} or {stem(t) for t in tokens(choice.lower())}
     informative = terms - asked or terms
     out = []
@@ -461,10 +459,9 @@ def _closest_in_meaning(embedder, info: QuestionInfo, cands: list[Candidate]) ->
     return info.choices[best_option], unique[best_sentence]
 
 
-def _headline_support(choice: str, headlines: list[str]) -> float:
-    """An option named in a retrieved story's headline is what that story is about: HEADLINE_OPTION for the
-    first story, less for lower ones."""
-    forms = choice_variants(choice)
+def _headline_support(forms: set[str], headlines: list[str]) -> float:
+    """An option (``forms``: its choice_variants) named in a retrieved story's headline is what that story is
+    about: HEADLINE_OPTION for the first story, less for lower ones."""
     return max((HEADLINE_OPTION / (1 + 0.3 * rank) for rank, headline in enumerate(headlines)
                 if any(form in headline for form in forms)), default=0.0)
 
@@ -496,12 +493,13 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
     scored: list[tuple[float, str, Candidate | None]] = []
     for choice in info.choices:
         best_c, total, best_ev = None, 0.0, 0.0
-        for c, match in _option_matches(choice, asked, cands, norms):
+        forms = choice_variants(choice)
+        for c, match in _option_matches(choice, forms, asked, cands, norms):
             evidence = match * (0.2 + c.support) / (1 + 0.3 * c.rank)
             total += evidence
             if evidence > best_ev:
                 best_c, best_ev = c, evidence
-        scored.append((best_ev + 0.3 * total + _headline_support(choice, headlines), choice, best_c))
+        scored.append((best_ev + 0.3 * total + _headline_support(forms, headlines), choice, best_c))
     scored.sort(key=lambda s: -s[0])
     top_score, choice, evidence = scored[0]
     if top_score <= 0 or evidence is None:

@@ -49,6 +49,14 @@ TITLE_WEIGHT = 1.0
 _INFO = "article_id, title, url, published, source, author, group_id"
 
 
+_PASSAGE_COLUMNS = "passage_id, article_id, ordinal, start, end, text"
+
+
+def _passage(row: tuple) -> Passage:
+    """A Passage from a row of ``_PASSAGE_COLUMNS``."""
+    return Passage(row[1], row[2], row[3], row[4], row[5], row[0])
+
+
 class Store:
     """One SQLite database file; safe to share between threads (calls are serialized)."""
 
@@ -259,16 +267,16 @@ class Store:
         out: dict[int, Passage] = {}
         for lo in range(0, len(ids), 500):
             chunk = ids[lo : lo + 500]
-            rows = self.query("SELECT passage_id, article_id, ordinal, start, end, text FROM passages "
+            rows = self.query(f"SELECT {_PASSAGE_COLUMNS} FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
-            out.update({r[0]: Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows})
+            out.update({r[0]: _passage(r) for r in rows})
         return out
 
     def article_passages(self, article_id: str) -> list[Passage]:
         """Every passage of one article, in reading order."""
-        rows = self.query("SELECT passage_id, article_id, ordinal, start, end, text FROM passages "
-                          "WHERE article_id = ? ORDER BY ordinal", (article_id,))
-        return [Passage(r[1], r[2], r[3], r[4], r[5], r[0]) for r in rows]
+        rows = self.query(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE article_id = ? ORDER BY ordinal",
+                          (article_id,))
+        return [_passage(r) for r in rows]
 
     def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = (),
                        headlines: bool = False) -> list[tuple[int, float]]:
