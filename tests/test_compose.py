@@ -8,11 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from rag.compose import _headline_support, _rest_of_first_article, _shape_penalty, choice_variants, missing_names, trim
+from rag.compose import (
+    _headline_support,
+    _rest_of_first_article,
+    _shape_penalty,
+    choice_variants,
+    missing_names,
+    question_names,
+    score_candidates,
+    trim,
+)
 from rag.followup import rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
 from rag.templates import NOT_FOUND
+from rag.types import ArticleInfo, Hit, Passage
 
 ARTICLES = [
     {"id": "tram", "title": "Velmora approves tram line", "published": "2022-03-01", "source": "Velmora Post",
@@ -128,6 +138,33 @@ def test_captions_and_datelines_rank_below_sentences() -> None:
     assert _shape_penalty("Wikinews interviews Robert Sarvis Saturday, October 19, 2013") > 0
     assert _shape_penalty("Chomsky sat down with Michael Dranove.") == 0
     assert _shape_penalty("“We will keep it,” he said.”") == 0
+
+
+def _hit(article_id: str, title: str, text: str, score: float, passage_id: int) -> Hit:
+    info = ArticleInfo(article_id, title, "", "2022-06-01", "Wire", "", article_id)
+    return Hit(Passage(article_id, 0, 0, len(text), text, passage_id), info, score)
+
+
+def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names_loses() -> None:
+    info = analyze("Which company did Velmora pick to build its tram line?")
+    top = _hit("a", "Velmora tram contract", "Velmora picked Arcadia Rail for the job on Monday.", 1.0, 1)
+    lower = _hit("b", "Velmora budget", "Velmora will build its tram line with a company, the council said.", 0.5, 2)
+    best = max(score_candidates(info, [top, lower]), key=lambda c: c.score)
+    assert best.hit is top  # fewer of the question's words, but the story retrieval ranks first
+    other_town = _hit("c", "Bus news", "The city will build its tram line with a new company soon.", 1.0, 3)
+    best = max(score_candidates(info, [other_town, lower]), key=lambda c: c.score)
+    assert best.hit is lower  # the first story names nothing the question names (not Velmora)
+
+
+def test_a_line_that_is_only_a_date_is_not_a_candidate() -> None:
+    info = analyze("When did Velmora open its tram line?")
+    hit = _hit("a", "Tram", "Friday, July 21, 2017\n\nVelmora opened its tram line in May.", 1.0, 1)
+    assert [c.text for c in score_candidates(info, [hit])] == ["Velmora opened its tram line in May."]
+
+
+def test_question_names_are_the_capitalized_words_and_years_that_pin_it() -> None:
+    assert list(question_names("Why did Velmora’s council make a U-turn on the U.S. tram deal in 2019 for 41 million?")
+                .values()) == ["Velmora’s", "2019"]
 
 
 def test_options_written_into_the_question_are_read() -> None:
