@@ -182,7 +182,9 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
                 following = sentences[i + 1][1] if i + 1 < len(sentences) else None
                 cands.append(Candidate(rank, hit, s, e, sentence, stems, prev, following))
             prev = (s, e)
-        passage_stems[hit.passage.passage_id] = frozenset().union(*(x[3] for x in sentences), _stems(hit.article.title))
+        # A passage's context is its sentences, its headline and its article's date ("in January 2006").
+        context = f"{hit.article.title} {human_date(hit.article.published)}"
+        passage_stems[hit.passage.passage_id] = frozenset().union(*(x[3] for x in sentences), _stems(context))
     if not cands:
         return cands
     weights = _term_weights(info, cands)

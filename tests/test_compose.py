@@ -140,8 +140,8 @@ def test_captions_and_datelines_rank_below_sentences() -> None:
     assert _shape_penalty("“We will keep it,” he said.”") == 0
 
 
-def _hit(article_id: str, title: str, text: str, score: float, passage_id: int) -> Hit:
-    info = ArticleInfo(article_id, title, "", "2022-06-01", "Wire", "", article_id)
+def _hit(article_id: str, title: str, text: str, score: float, passage_id: int, published: str = "2022-06-01") -> Hit:
+    info = ArticleInfo(article_id, title, "", published, "Wire", "", article_id)
     return Hit(Passage(article_id, 0, 0, len(text), text, passage_id), info, score)
 
 
@@ -154,6 +154,14 @@ def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names
     other_town = _hit("c", "Bus news", "The city will build its tram line with a new company soon.", 1.0, 3)
     best = max(score_candidates(info, [other_town, lower]), key=lambda c: c.score)
     assert best.hit is lower  # the first story names nothing the question names (not Velmora)
+
+
+def test_the_articles_date_is_part_of_a_sentences_context() -> None:
+    info = analyze("Where did the stampede of January 2006 happen?")
+    june = _hit("a", "Stampede", "The stampede happened at the bridge near the square.", 1.0, 1, "2005-06-01")
+    january = _hit("b", "Stampede", "The stampede happened at the gate near the square.", 1.0, 2, "2006-01-12")
+    best = max(score_candidates(info, [june, january]), key=lambda c: c.score)
+    assert best.hit is january
 
 
 def test_a_line_that_is_only_a_date_is_not_a_candidate() -> None:

@@ -237,6 +237,7 @@ def test_load_questions_errors_name_file_line_and_field(tmp_path: Path, line: st
 # --- the question set itself -------------------------------------------------------------------------------
 
 def test_question_set_is_consistent_with_the_demo_corpus() -> None:
+    from rag.dates import human_date
     from rag.ingest import read_inputs
 
     articles = {a.article_id: a for a in read_inputs([str(DEMO)]) if hasattr(a, "article_id")}
@@ -253,7 +254,8 @@ def test_question_set_is_consistent_with_the_demo_corpus() -> None:
         if not q.answerable:
             continue
         assert q.answers and q.gold_doc_ids, q.qid
-        texts = [articles[g].title + "\n" + articles[g].text for g in q.gold_doc_ids]
+        # An article's date is shown with its headline in the answer ("“Interview with ...” (Wikinews, 28 May 2006)").
+        texts = [f"{articles[g].title} ({human_date(articles[g].published)})\n{articles[g].text}" for g in q.gold_doc_ids]
         for answer in q.answers:  # verbatim, so that `contains` measures something real
             assert any(answer.lower() in t.lower() for t in texts), (q.qid, answer)
         if q.choices:

@@ -50,6 +50,21 @@ def test_jsonl_keeps_ids_parses_fields_and_keeps_unknown_fields() -> None:
     assert first.metadata == {"genre": record["genre"], "license": record["license"]}
     assert "Formica fusca" in first.text
     assert all(a.published and len(a.published) == 10 for a in got)
+    # Wikinews repeats the headline with a dateline above the body and credits its photos: the caption stays
+    # (it names what is shown), the dateline and the credit go.
+    assert first.text.startswith("Formica fusca, from file.\n\nNick Bos, of the University of Helsinki")
+    assert not any("Image:" in a.text for a in got)
+    assert not any(a.text.startswith(a.title[:30]) for a in got)
+
+
+def test_datelines_and_photo_credits_are_dropped_and_the_rest_kept() -> None:
+    from rag.ingest.clean import clean_text
+
+    text = ("Ličen interviewed by Wikinews Saturday, November 16, 2013\n\nFriday, 3 January 2014\n\n"
+            "Tina McKenzie. Image: Australian Paralympic Committee.\n\nBelle Image: Nick Moreau.\n\n"
+            "He said it was on May 28, 2006\n\nThe photo: a harbour at dawn, he said.")
+    assert clean_text(text, "Licen interviewed by Wikinews").split("\n\n") == [
+        "Tina McKenzie.", "Belle", "He said it was on May 28, 2006", "The photo: a harbour at dawn, he said."]
 
 
 def test_plain_text_seed_article(hash_index: NewsIndex) -> None:

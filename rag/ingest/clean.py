@@ -16,6 +16,14 @@ _BOILERPLATE = re.compile(
     r"video player was slow to load content.*)$",
     re.I,
 )
+# The credit that ends a photo caption ("Formica fusca, from file. Image: Mathias Krumbholz.").
+_CAPTION = re.compile(r"(?<!\S)(?:Image|Photo|Photograph|Picture|Video|IMAGE|PHOTO)(?: credit)?:\s*"
+                      r"(?:[^\s.:,;]+\s?){1,7}\.?\)?$")
+_CAPTION_WORDS = 60
+# A dateline: "Sunday, May 28, 2006" or "28 May 2006", alone or after the headline repeated above the body.
+_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
+                        rf"(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})\s+\d{{4}}\s*$", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8: SQLite and the tokenizers fail.
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -48,23 +56,36 @@ def clean_line(text: object) -> str:
 def clean_text(text: str, title: str = "") -> str:
     """Paragraphs separated by blank lines, without boilerplate lines or paragraphs seen before.
 
-    A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice.
+    A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice;
+    so is a dateline (alone or after the headline repeated above the body), and a photo caption loses its credit
+    ("Image: Mathias Krumbholz.").
     """
     text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n\n"))
     text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
-    seen = {normalize_for_hash(title)} if title else set()
+    seen = {_plain(title)} if title else set()
     kept: list[str] = []
     for block in _BLOCKS.split(text):
         lines = [line.strip() for line in block.split("\n")]
         lines = [line for line in lines if line and not _BOILERPLATE.match(line)]
         para = " ".join(lines)
-        key = normalize_for_hash(para)
-        if not key or key in seen:
+        key = _plain(para)
+        if not key or key in seen or _plain(_DATE_TAIL.sub("", para)) in seen | {""}:
             continue
+        if len(para.split()) <= _CAPTION_WORDS and _CAPTION.search(para):
+            para = _CAPTION.sub("", para).rstrip(" ,;:–—-")  # the caption says what is shown; its credit, who took it
+            key = _plain(para)
+            if not key or key in seen:
+                continue
         seen.add(key)
         kept.append(para)
     return "\n\n".join(_drop_menus(kept))
+
+
+def _plain(text: str) -> str:
+    """normalize_for_hash without accents: a headline written "Licen" above a body that writes "Ličen"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return normalize_for_hash("".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
 
 def _drop_menus(paragraphs: list[str], run: int = 8) -> list[str]:
