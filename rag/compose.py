@@ -23,6 +23,7 @@ from rag.types import Answer, Citation, Hit, Source
 
 CANDIDATE_HITS = 8
 RANK_WEIGHT = 0.7  # of the passage's retrieval score relative to the first story's; see score_candidates
+SUMMARY_LEAD = 0.3  # score bonus of an article's first sentence for a question like "What happened in Mecca?"
 OFF_TOPIC = 0.4  # score penalty of a sentence whose article names none of the question's names
 CHOICE_HITS = 10
 SEMANTIC_HITS = 3  # passages whose sentences are compared with the options when none of them is named
@@ -53,6 +54,9 @@ _DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|
 _DATELINE = re.compile(r"^\W*(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
                        r"april|may|june|july|august|september|october|november|december|\d{1,4}(?:st|nd|rd|th)?)\W*)+$",
                        re.I)
+# A question that asks for the story itself rather than a fact of it.
+_SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
+                      r"(tell me )?what do (we|you) know about)\b", re.I)
 _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "yesterday", "today",
              "tomorrow"}
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
@@ -198,12 +202,22 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     article_stems: dict[str, set[str]] = {}
     for hit in hits:
         article_stems.setdefault(hit.article.article_id, set()).update(passage_stems[hit.passage.passage_id])
+    summary = _SUMMARY.match(info.text.strip())
+    leads = {id(_first_sentence(cands, hit)) for hit in hits if hit.passage.ordinal == 0} if summary else set()
+    leads.discard(id(None))
     for c in cands:
         off_topic = bool(names) and not names & article_stems[c.hit.article.article_id]
         c.score = (c.support + _type_bonus(info, c.text) + RANK_WEIGHT * (c.hit.score / top_score)
                    - _shape_penalty(c.text) - (ECHO_PENALTY if _echoes(info, c) else 0.0)
                    - (OFF_TOPIC if off_topic else 0.0))
+        if id(c) in leads:  # "What happened in Mecca?" is answered by the news lead: the article's first sentence
+            c.score += SUMMARY_LEAD
     return cands
+
+
+def _first_sentence(cands: list[Candidate], hit: Hit) -> Candidate | None:
+    """The first sentence of ``hit``'s passage that is a whole sentence of some length, not a photo caption."""
+    return next((c for c in cands if c.hit is hit and len(c.text.split()) >= 10 and _FINISHED.search(c.text)), None)
 
 
 def _echoes(info: QuestionInfo, c: Candidate) -> bool:

@@ -164,6 +164,18 @@ def test_the_articles_date_is_part_of_a_sentences_context() -> None:
     assert best.hit is january
 
 
+def test_what_happened_is_answered_by_the_articles_first_sentence() -> None:
+    text = ("Crowds near the harbour in 2008.\n\nA storm brought down a crane on Friday, killing three workers at the "
+            "harbour, officials said.\n\nThe crane in Velmora had stood there for ten years.")
+    hit = _hit("a", "Storm topples crane", text, 1.0, 1)
+    lead = "A storm brought down a crane on Friday, killing three workers at the harbour, officials said."
+    for question, expected in (("What happened in Velmora?", lead),
+                               ("How long had the crane stood in Velmora?", "The crane in Velmora had stood there "
+                                                                             "for ten years.")):
+        best = max(score_candidates(analyze(question), [hit]), key=lambda c: c.score)
+        assert best.text == expected, question
+
+
 def test_a_line_that_is_only_a_date_is_not_a_candidate() -> None:
     info = analyze("When did Velmora open its tram line?")
     hit = _hit("a", "Tram", "Friday, July 21, 2017\n\nVelmora opened its tram line in May.", 1.0, 1)
