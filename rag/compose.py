@@ -76,6 +76,7 @@ class Candidate:
     next_end: int | None = None  # where the sentence after it ends
     score: float = 0.0
     support: float = 0.0
+    on_topic: bool = True  # its article names one of the question's names (or the question names nothing)
 
 
 def compose(index, question: str, search_text: str, query, hits: list[Hit], choices: Sequence[str],  # noqa: ANN001
@@ -207,6 +208,7 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     leads.discard(id(None))
     for c in cands:
         off_topic = bool(names) and not names & article_stems[c.hit.article.article_id]
+        c.on_topic = not off_topic
         c.score = (c.support + _type_bonus(info, c.text) + RANK_WEIGHT * (c.hit.score / top_score)
                    - _shape_penalty(c.text) - (ECHO_PENALTY if _echoes(info, c) else 0.0)
                    - (OFF_TOPIC if off_topic else 0.0))
@@ -528,7 +530,8 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
     # that name (a person, a place, a number) would be named if they were the answer, so meaning alone does not
     # choose between them (measured: 0.48 right against 0.31 for naming options, chance 0.25).
     descriptive = all(len(content_terms(c)) >= 2 for c in info.choices)
-    if embedder is not None and descriptive and not _options_named(info.choices, hits[:CHOICE_HITS]):
+    if embedder is not None and descriptive and not info.excluding and not _options_named(info.choices,
+                                                                                             hits[:CHOICE_HITS]):
         closest = _closest_in_meaning(embedder, info, [c for c in cands if c.rank < SEMANTIC_HITS])
         if closest is not None:
             choice, sentence = closest
@@ -537,9 +540,25 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
             text = T.CLOSEST_CHOICE.format(choice=choice.rstrip("."), evidence=evidence)
             return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice,
                           **base)
+    if info.excluding:
+        return _excluded_choice(info, cands, hits, base)
+    scored = _option_scores(info, cands, hits)
+    scored.sort(key=lambda s: -s[0])
+    top_score, choice, evidence = scored[0]
+    if top_score <= 0 or evidence is None:
+        return Answer(text=T.NO_CHOICE.format(options=T.options(info.choices)), abstained=True,
+                      related=_related(hits), **base)
+    cited = _Cited()
+    text = T.CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(evidence, info, cited, lead=True))
+    return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)
+
+
+def _option_scores(info: QuestionInfo, cands: list[Candidate], hits: list[Hit],
+                   headlines: bool = True) -> list[tuple[float, str, Candidate | None]]:
+    """``(support, option, best sentence naming it)`` for each option, in the order offered."""
     asked = set(info.stems)
     norms = [f" {normalize_answer(c.text)} " for c in cands]
-    headlines = [f" {normalize_answer(h.article.title)} " for h in hits[:CHOICE_HITS]]
+    titles = [f" {normalize_answer(h.article.title)} " for h in hits[:CHOICE_HITS]] if headlines else []
     scored: list[tuple[float, str, Candidate | None]] = []
     for choice in info.choices:
         best_c, total, best_ev = None, 0.0, 0.0
@@ -549,12 +568,31 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
             total += evidence
             if evidence > best_ev:
                 best_c, best_ev = c, evidence
-        scored.append((best_ev + 0.3 * total + _headline_support(forms, headlines), choice, best_c))
-    scored.sort(key=lambda s: -s[0])
-    top_score, choice, evidence = scored[0]
-    if top_score <= 0 or evidence is None:
-        return Answer(text=T.NO_CHOICE.format(options=T.options(info.choices)), abstained=True,
+        scored.append((best_ev + 0.3 * total + _headline_support(forms, titles), choice, best_c))
+    return scored
+
+
+def _excluded_choice(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict) -> Answer:
+    """"In all of these movies except:": the option the retrieved articles do not name while they name the others,
+    cited by the sentences that name the others. When several are unnamed the articles do not say which one is the
+    exception, and the answer says so; when all are named, the least supported is given, and said to be. Only
+    articles that name something the question names count: a list of celebrities at a race names film titles too."""
+    scored = _option_scores(info, [c for c in cands if c.on_topic], hits, headlines=False)
+    named = sorted(((score, choice, c) for score, choice, c in scored if score > 0 and c is not None),
+                   key=lambda s: -s[0])
+    unnamed = [choice for score, choice, c in scored if score <= 0 or c is None]
+    if not named:
+        return Answer(text=T.NO_CHOICE.format(options=T.options([choice for _, choice, _ in scored])), abstained=True,
                       related=_related(hits), **base)
+    if len(unnamed) > 1:
+        cited = _Cited()
+        markers = "".join(dict.fromkeys(cited.cite(c) for _, _, c in named))
+        text = T.EXCEPT_UNDECIDED.format(named=T.listing([choice for _, choice, _ in named]), markers=markers,
+                                         unnamed=T.options(unnamed))
+        return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), abstained=True,
+                      related=_related(hits), **base)
+    template, choice = (T.EXCEPT_CHOICE, unnamed[0]) if unnamed else (T.EXCEPT_LEAST, named.pop()[1])
     cited = _Cited()
-    text = T.CHOICE.format(choice=choice.rstrip("."), evidence=_sentence(evidence, info, cited, lead=True))
+    markers = "".join(dict.fromkeys(cited.cite(c) for _, _, c in named))
+    text = template.format(choice=choice.rstrip("."), others=T.listing([c for _, c, _ in named]), markers=markers)
     return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)

@@ -10,6 +10,9 @@ from rag.text import QUESTION_WORDS, content_terms, stem
 _ENTITY = re.compile(r"\b(?:[A-Z][\w\-'’.]*|\d[\w\-]*)(?:\s+(?:of|the|de|for|and|on|-)?\s*(?:[A-Z][\w\-'’.]*|\d[\w\-]*))*")
 _CHOICES = re.compile(r"[:\-–—]\s*([^:?]+?,[^:?]+?\bor\b[^:?]+?)\?\s*$|\b(?:is it|was it|either)\s+([^?]+?\bor\b[^?]+?)\?\s*$",
                       re.I)
+# The option asked for is the one that does not belong: "He was in all of these movies except:", "Which of these is
+# not one of her songs?".
+_EXCEPT = re.compile(r"\bexcept\b|\b(?:is|are|was|were)(?: not|n[’']t) (?:one|among|part|any) of\b", re.I)
 _YES_NO = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|has|have|had|should)\b", re.I)
 
 
@@ -23,13 +26,15 @@ class QuestionInfo:
     stems: frozenset[str]
     entities: tuple[str, ...]
     choices: tuple[str, ...]
+    excluding: bool = False  # the choices are a list and the question asks for the one that does not belong
 
 
 def analyze(question: str, choices: tuple[str, ...] | list[str] = ()) -> QuestionInfo:
     offered = tuple(c.strip() for c in choices if c and c.strip()) or parse_choices(question)
     terms = tuple(content_terms(question))
     return QuestionInfo(question, "choice" if offered else question_kind(question), terms,
-                        frozenset(stem(t) for t in terms), tuple(entities(question)), offered)
+                        frozenset(stem(t) for t in terms), tuple(entities(question)), offered,
+                        bool(offered) and bool(_EXCEPT.search(question)))
 
 
 def question_kind(question: str) -> str:

@@ -9,6 +9,11 @@ CHOICE = "{choice}. {evidence}"
 NO_CHOICE = "None of the options ({options}) is supported by the indexed articles."
 CLOSEST_CHOICE = ("{choice}, judging by meaning: the retrieved articles name none of the options, and this passage "
                   "is the closest to it. {evidence}")
+EXCEPT_CHOICE = "{choice}: the retrieved articles name {others} {markers}, but not {choice}."
+EXCEPT_LEAST = ("{choice}: the retrieved articles name every option, and {choice} with the least support; the others: "
+                "{others} {markers}.")
+EXCEPT_UNDECIDED = ("The retrieved articles name {named} {markers}, but not {unnamed}, so they do not say which one is the "
+                    "exception.")
 AGREE = "Reported by {count} sources {markers}."
 DISAGREE = "Sources differ: {first} ({first_source}, {first_date}) {first_marker}, while {second} ({second_source}, {second_date}) {second_marker}."
 ATTRIBUTED = "“{title}”{meta}: {sentence} {marker}"
@@ -20,6 +25,10 @@ def marker(n: int) -> str:
     return f"[{n}]"
 
 
-def options(choices: tuple[str, ...] | list[str]) -> str:
+def options(choices: tuple[str, ...] | list[str], last: str = "or") -> str:
     items = list(choices)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1]
+
+
+def listing(items: tuple[str, ...] | list[str]) -> str:
+    return options(items, "and")

@@ -94,6 +94,30 @@ def test_choices_pick_the_supported_option_and_cite_it(towns: NewsIndex) -> None
     assert none.choice is None and none.abstained and "None of the options" in none.text
 
 
+def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(hash_index: NewsIndex,
+                                                                                 tmp_path: Path) -> None:
+    festival = {"id": "fest", "title": "Velmora film festival closes", "published": "2022-09-01", "source": "Post",
+                "text": "The Velmora film festival showed Harbour Lights, Iron Bridge and Blue Tram this year. "
+                        "Harbour Lights won the audience prize."}
+    races = {"id": "race", "title": "Celebrities at the races", "published": "2022-09-02", "source": "Post",
+             "text": "Stars of Red Moon and Green Hill were seen at the races on Sunday."}
+    (tmp_path / "f.jsonl").write_text(json.dumps(festival) + "\n" + json.dumps(races) + "\n", encoding="utf-8")
+    hash_index.ingest([tmp_path / "f.jsonl"])
+    question = "The Velmora film festival showed all these films except:"
+    assert analyze(question, ["Harbour Lights", "Red Moon"]).excluding
+    assert not analyze("Which film did the Velmora festival show?", ["Harbour Lights", "Red Moon"]).excluding
+    answer = hash_index.ask(question, choices=["Harbour Lights", "Iron Bridge", "Red Moon", "Blue Tram"],
+                            as_of="2022-12-31")
+    # Red Moon is named too, but by an article about something else.
+    assert answer.choice == "Red Moon" and not answer.abstained, answer.text
+    assert answer.text.startswith("Red Moon: the retrieved articles name") and "but not Red Moon" in answer.text
+    _markers_point_at_their_sentences(answer)
+    assert {s.article_id for s in answer.sources} == {"fest"}
+    undecided = hash_index.ask(question, choices=["Harbour Lights", "Green Hill", "Red Moon"], as_of="2022-12-31")
+    assert undecided.choice is None and undecided.abstained
+    assert "do not say which one is the exception" in undecided.text
+
+
 def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
     headlines = [" squid game season 2 ", " netflix earnings friends reruns "]
     def support(choice: str) -> float:
