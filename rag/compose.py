@@ -473,15 +473,36 @@ def _option_matches(choice: str, variants: set[str], asked: set[str], cands: lis
     (0.35-0.7)."""
     terms = {stem(t) for t in content_terms(choice)} or {stem(t) for t in tokens(choice.lower())}
     informative = terms - asked or terms
+    numeric = bool(_NUMERIC_OPTION.match(choice.strip()))
     out = []
     for c, norm in zip(cands, norms, strict=True):
         if any(v in norm for v in variants):
-            out.append((c, 1.0))
+            out.append((c, _near_question(norm, variants, asked) if numeric else 1.0))
             continue
         share = len(informative & c.stems) / len(informative) if len(informative) > 1 else 0.0
         if share >= 0.5:
             out.append((c, 0.7 * share))
     return out
+
+
+_NUMERIC_OPTION = re.compile(r"[$£€]?\d|(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.I)
+NUMBER_WINDOW = 8
+
+
+def _near_question(norm: str, variants: set[str], asked: set[str]) -> float:
+    """How strongly a sentence ties a number to the question: 0.5 plus the share of the question's terms within
+    NUMBER_WINDOW words of where the sentence writes it ("raised £1m in 24 hours, and has gone on to raise more
+    than £7m for research" names both sums; the research is next to one). RealTimeQA choices: 0.693 -> 0.702
+    (windows of 6 / 8 / 10 / 12 words: 0.696 / 0.702 / 0.702 / 0.699)."""
+    words = norm.split()
+    best = 0.0
+    for variant in variants:
+        v = variant.split()
+        for i in range(len(words) - len(v) + 1):
+            if words[i : i + len(v)] == v:
+                near = words[max(0, i - NUMBER_WINDOW) : i] + words[i + len(v) : i + len(v) + NUMBER_WINDOW]
+                best = max(best, len({stem(w) for w in near} & asked) / max(1, len(asked)))
+    return 0.5 + best
 
 
 def _options_named(choices: Sequence[str], hits: Sequence[Hit]) -> bool:

@@ -118,6 +118,18 @@ def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(ha
     assert "do not say which one is the exception" in undecided.text
 
 
+def test_a_number_option_counts_by_the_question_words_next_to_it() -> None:
+    from rag.compose import _choice_answer
+
+    text = ("She raised £1m in less than 24 hours for the hospice, and has gone on to raise more than £7m for "
+            "cancer research since she launched the fund in Velmora.")
+    hit = _hit("a", "Campaigner dies", text, 1.0, 1)
+    info = analyze("How much has she raised for cancer research?", ["£1m", "£7m", "£2m"])
+    answer = _choice_answer(info, score_candidates(info, [hit]), [hit], {"question": info.text, "search_query": "",
+                                                                          "timings": {}, "hits": (hit,)})
+    assert answer.choice == "£7m", answer.text
+
+
 def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
     headlines = [" squid game season 2 ", " netflix earnings friends reruns "]
     def support(choice: str) -> float:
