@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rag import templates as T
@@ -88,6 +88,10 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         empty = index.store.counts()["articles"] == 0
         return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
     if info.choices:
+        # The options' own words say nothing about which one the question asks for ("North America" in a report
+        # of a convention is not evidence about a charger law): the candidates are scored by the question's.
+        options = frozenset(stem(t) for choice in info.choices for t in content_terms(choice))
+        info = replace(info, stems=info.stems - options if info.stems - options else info.stems)
         candidates = score_candidates(info, hits[:CHOICE_HITS]) + _option_candidates(index, info, query, hits)
         return _choice_answer(info, candidates, hits, base, index.embedder)
     candidates = score_candidates(info, hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0]))
@@ -487,6 +491,7 @@ def _option_matches(choice: str, variants: set[str], asked: set[str], cands: lis
 
 _NUMERIC_OPTION = re.compile(r"[$£€]?\d|(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.I)
 NUMBER_WINDOW = 8
+MIN_OPTION_SUPPORT = 0.0  # an option's sentence must hold some of the question's own words (RealTimeQA: -0.003)
 
 
 def _near_question(norm: str, variants: set[str], asked: set[str]) -> float:
@@ -585,6 +590,8 @@ def _option_scores(info: QuestionInfo, cands: list[Candidate], hits: list[Hit],
         best_c, total, best_ev = None, 0.0, 0.0
         forms = choice_variants(choice)
         for c, match in _option_matches(choice, forms, asked, cands, norms):
+            if c.support <= MIN_OPTION_SUPPORT:
+                continue  # names the option, and nothing the question asks about
             evidence = match * (0.2 + c.support) / (1 + 0.3 * c.rank)
             total += evidence
             if evidence > best_ev:

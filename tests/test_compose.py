@@ -130,6 +130,17 @@ def test_a_number_option_counts_by_the_question_words_next_to_it() -> None:
     assert answer.choice == "£7m", answer.text
 
 
+def test_an_option_named_by_an_article_about_something_else_is_not_evidence(hash_index: NewsIndex,
+                                                                              tmp_path: Path) -> None:
+    expo = {"id": "expo", "title": "Fan convention opens", "published": "2022-09-01", "source": "Post",
+            "text": "The convention in Toronto is one of the most popular in North America, with cosplay and games."}
+    (tmp_path / "e.jsonl").write_text(json.dumps(expo) + "\n", encoding="utf-8")
+    hash_index.ingest([tmp_path / "e.jsonl"])
+    answer = hash_index.ask("Which continent will require a common charger: Europe, North America, Asia or Africa?",
+                            as_of="2022-12-31")
+    assert answer.choice is None and answer.abstained and "None of the options" in answer.text, answer.text
+
+
 def test_an_option_named_in_a_higher_headline_gets_more_support() -> None:
     headlines = [" squid game season 2 ", " netflix earnings friends reruns "]
     def support(choice: str) -> float:
