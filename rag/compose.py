@@ -436,11 +436,10 @@ def _option_candidates(index, info: QuestionInfo, query, hits: list[Hit]) -> lis
     seen = {h.passage.passage_id for h in hits[:CHOICE_HITS]}
     rank_of = {h.article.group_id: i for i, h in enumerate(hits)}
     extra: list[Hit] = []
-    for option in info.choices:
-        for hit in option_hits(index, query, option):
-            if hit.passage.passage_id not in seen:
-                seen.add(hit.passage.passage_id)
-                extra.append(hit)
+    for hit in option_hits(index, query, info.choices):
+        if hit.passage.passage_id not in seen:
+            seen.add(hit.passage.passage_id)
+            extra.append(hit)
     if not extra:
         return []
     top = hits[0].score if hits else 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -238,15 +239,20 @@ def _allowed_articles(index, query: Query, passage_ids) -> tuple[list[tuple[int,
     return out, {pid for pid, (_, has_vector) in owners.items() if not has_vector}
 
 
-def option_hits(index, query: Query, option: str, limit: int = 5) -> list[Hit]:  # noqa: ANN001
-    """Passages that name ``option`` together with the question's terms, within the query's dates and
-    filters, best first: the evidence for one of a question's choices, wherever the main retrieval ranked it."""
-    phrase = " ".join(t for t in content_terms(option)) or option
+def option_hits(index, query: Query, options: Sequence[str], limit: int = 5) -> list[Hit]:  # noqa: ANN001
+    """Passages that name an option together with the question's terms, within the query's dates and filters:
+    the best ``limit`` for each option in turn, wherever the main retrieval ranked them; the evidence for a
+    question's choices. The passages and articles of all options are read in one go."""
     terms = fts_query(query.text)
-    if not phrase.strip() or not terms:
+    if not terms:
         return []
-    match = f'"{phrase.replace(chr(34), "")}" AND ({terms})'
     where, params = _sql_filter(query)
-    found = dict(index.store.lexical_search(match, limit, where, params))
+    found: dict[int, float] = {}
+    for option in options:
+        phrase = " ".join(t for t in content_terms(option)) or option
+        if phrase.strip():
+            match = f'"{phrase.replace(chr(34), "")}" AND ({terms})'
+            for pid, score in index.store.lexical_search(match, limit, where, params):
+                found.setdefault(pid, score)
     return [Hit(passage, info, found[passage.passage_id] * date_weight(info.published, query), lexical_rank=rank)
             for rank, (passage, info) in enumerate(_evidence(index, query, found), start=1)]
