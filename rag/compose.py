@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
-from rag.dates import has_relative_date, human_date
+from rag.dates import MONTH_NAMES, has_relative_date, human_date
 from rag.question import QuestionInfo, analyze, entities
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
@@ -54,9 +54,8 @@ _DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|
                    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
                    r"tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
 # A line that is only a date ("Friday, July 21, 2017": a Wikinews dateline) says nothing about the question.
-_DATELINE = re.compile(r"^\W*(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|"
-                       r"april|may|june|july|august|september|october|november|december|\d{1,4}(?:st|nd|rd|th)?)\W*)+$",
-                       re.I)
+_DATELINE = re.compile(rf"^\W*(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|{MONTH_NAMES}|"
+                       rf"\d{{1,4}}(?:st|nd|rd|th)?)\W*)+$", re.I)
 # A question that asks for the story itself rather than a fact of it.
 _SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
                       r"(tell me )?what do (we|you) know about)\b", re.I)
@@ -94,7 +93,7 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         # The options' own words say nothing about which one the question asks for ("North America" in a report
         # of a convention is not evidence about a charger law): the candidates are scored by the question's.
         options = frozenset(stem(t) for choice in info.choices for t in content_terms(choice))
-        info = replace(info, stems=info.stems - options if info.stems - options else info.stems)
+        info = replace(info, stems=info.stems - options or info.stems)
         candidates = score_candidates(info, hits[:CHOICE_HITS]) + _option_candidates(index, info, query, hits)
         return _choice_answer(info, candidates, hits, base, index.embedder)
     candidates = score_candidates(info, hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0]))
@@ -210,17 +209,16 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     article_stems: dict[str, set[str]] = {}
     for hit in hits:
         article_stems.setdefault(hit.article.article_id, set()).update(passage_stems[hit.passage.passage_id])
-    summary = _SUMMARY.match(info.text.strip())
-    leads = {id(_first_sentence(cands, hit)) for hit in hits if hit.passage.ordinal == 0} if summary else set()
-    leads.discard(id(None))
     for c in cands:
-        off_topic = bool(names) and not names & article_stems[c.hit.article.article_id]
-        c.on_topic = not off_topic
+        c.on_topic = not names or bool(names & article_stems[c.hit.article.article_id])
         c.score = (c.support + _type_bonus(info, c.text) + RANK_WEIGHT * (c.hit.score / top_score)
                    - _shape_penalty(c.text) - (ECHO_PENALTY if _echoes(info, c) else 0.0)
-                   - (OFF_TOPIC if off_topic else 0.0))
-        if id(c) in leads:  # "What happened in Mecca?" is answered by the news lead: the article's first sentence
-            c.score += SUMMARY_LEAD
+                   - (0.0 if c.on_topic else OFF_TOPIC))
+    if _SUMMARY.match(info.text.strip()):  # "What happened in Mecca?" is answered by the news lead
+        for hit in hits:
+            lead = _first_sentence(cands, hit) if hit.passage.ordinal == 0 else None
+            if lead is not None:
+                lead.score += SUMMARY_LEAD
     return cands
 
 

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+MONTH_NAMES = "|".join(MONTHS)  # the full names only, as a regex alternation: "january|february|..."
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 MONTHS["sept"] = 9
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))

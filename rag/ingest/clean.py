@@ -7,6 +7,8 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
+from rag.dates import MONTH_NAMES
+
 # Lines that pages and blog templates add around an article; they never answer a question.
 _BOILERPLATE = re.compile(
     r"^(no comments:?|\d+ comments?:?|post a comment|newer post|older post|home|share this( article)?:?|"
@@ -21,7 +23,7 @@ _CAPTION = re.compile(r"(?<!\S)(?:Image|Photo|Photograph|Picture|Video|IMAGE|PHO
                       r"(?:[^\s.:,;]+\s?){1,7}\.?\)?$")
 _CAPTION_WORDS = 60
 # A dateline: "Sunday, May 28, 2006" or "28 May 2006", alone or after the headline repeated above the body.
-_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_MONTH = f"(?:{MONTH_NAMES})"
 _DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
                         rf"(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})\s+\d{{4}}\s*$", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
