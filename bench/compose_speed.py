@@ -1,6 +1,6 @@
 """What composing adds to a question: the composer's own time (``Answer.timings["compose"]``) over a question set,
 asked as eval asks them, once free-form and once with the question's choices (where it has them), each with the
-composer's sentence cache emptied first (the cold case: in use, passages recur from question to question).
+composer's sentence caches emptied first (the cold case: in use, passages recur from question to question).
 
     python bench/compose_speed.py --index index-realtimeqa --questions ../shared/eval/realtimeqa-dev/questions.jsonl
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from rag.chunk import _sentence_spans
 from rag.compose import _sentences
 from rag.evaluate import load_questions
 from rag.pipeline import NewsIndex
@@ -23,6 +24,13 @@ def _line(name: str, ms: list[float]) -> str:
     return f"{name:<12} {len(ms):>4} questions  p50 {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms"
 
 
+def _cold() -> None:
+    """Each ask starts cold: no sentence split or stemmed by an earlier question (or by the free-form ask of the
+    same question)."""
+    _sentences.cache_clear()
+    _sentence_spans.cache_clear()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", required=True)
@@ -33,10 +41,10 @@ def main() -> None:
     index.ask(questions[0].question, as_of=questions[0].as_of)  # loads the model: not the composer's time
     free, choice = [], []
     for q in questions:
-        _sentences.cache_clear()  # each ask starts cold: no sentence split and stemmed by an earlier question
+        _cold()
         free.append(index.ask(q.question, as_of=q.as_of, history=q.history).timings["compose"])
         if q.choices:
-            _sentences.cache_clear()
+            _cold()
             answer = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices)
             choice.append(answer.timings["compose"])
     print(_line("free-form", free))

@@ -26,6 +26,7 @@ from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, Qu
 from rag.indexer import IngestReport, ingest
 from rag.ingest.clean import SURROGATE
 from rag.manifest import check_compatible, read_manifest, write_manifest
+from rag.question import offered_choices
 from rag.store import Store
 from rag.types import Answer
 from rag.vectors import VectorIndex
@@ -320,10 +321,17 @@ class NewsIndex:
         # does; ``top_k`` is how many retrieved passages the Answer lists.
         query = retrieve.Query.make(search_text, as_of=as_of, sources=sources, since=since, until=until,
                                     top_k=max(top_k, compose.CHOICE_HITS))
+        options = offered_choices(search_text, choices)
         with self.search_lock.search():
+            evidence = retrieve.option_hits_later(self, query, options) if options else None
             hits = retrieve.retrieve(self, query, timings)
+            option_evidence = None
+            if evidence is not None:
+                t1 = time.perf_counter()
+                option_evidence = evidence.result()
+                timings["options"] = (time.perf_counter() - t1) * 1000  # the wait for it after retrieval
         t1 = time.perf_counter()
-        answer = compose.compose(self, question, search_text, query, hits, choices, timings)
+        answer = compose.compose(self, question, search_text, query, hits, choices, timings, option_evidence)
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return dataclasses.replace(answer, hits=answer.hits[:top_k])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.text import QUESTION_WORDS, content_terms, stem
@@ -30,11 +31,16 @@ class QuestionInfo:
 
 
 def analyze(question: str, choices: tuple[str, ...] | list[str] = ()) -> QuestionInfo:
-    offered = tuple(c.strip() for c in choices if c and c.strip()) or parse_choices(question)
+    offered = offered_choices(question, choices)
     terms = tuple(content_terms(question))
     return QuestionInfo(question, "choice" if offered else question_kind(question), terms,
                         frozenset(stem(t) for t in terms), tuple(entities(question)), offered,
                         bool(offered) and bool(_EXCEPT.search(question)))
+
+
+def offered_choices(question: str, choices: Sequence[str] = ()) -> tuple[str, ...]:
+    """The options to choose from: those given, or else those written into the question."""
+    return tuple(c.strip() for c in choices if c and c.strip()) or parse_choices(question)
 
 
 def question_kind(question: str) -> str:

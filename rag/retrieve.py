@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -237,6 +237,12 @@ def _allowed_articles(index, query: Query, passage_ids) -> tuple[list[tuple[int,
         if info is not None and _allowed(info, query):
             out.append((pid, info))
     return out, {pid for pid, (_, has_vector) in owners.items() if not has_vector}
+
+
+def option_hits_later(index, query: Query, options: Sequence[str]) -> Future[list[Hit]]:  # noqa: ANN001
+    """:func:`option_hits` on the lexical thread pool: the pipeline searches a question's options while it
+    retrieves (the question is embedded meanwhile, off the GIL), not after."""
+    return _LEXICAL_POOL.submit(option_hits, index, query, options)
 
 
 def option_hits(index, query: Query, options: Sequence[str], limit: int = 5) -> list[Hit]:  # noqa: ANN001

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from rag.compose import (
+    CHOICE_HITS,
     _headline_support,
     _rest_of_first_article,
     _shape_penalty,
     choice_variants,
+    compose,
     missing_names,
     question_names,
     score_candidates,
@@ -21,6 +23,7 @@ from rag.compose import (
 from rag.followup import rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
+from rag.retrieve import Query, retrieve
 from rag.templates import NOT_FOUND
 from rag.types import ArticleInfo, Hit, Passage
 
@@ -92,6 +95,16 @@ def test_choices_pick_the_supported_option_and_cite_it(towns: NewsIndex) -> None
     _markers_point_at_their_sentences(answer)
     none = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A walrus", "A lynx"], as_of="2022-12-31")
     assert none.choice is None and none.abstained and "None of the options" in none.text
+
+
+def test_options_searched_beside_retrieval_give_the_answer_the_composer_gives_alone(towns: NewsIndex) -> None:
+    question = "Which animal did the Velmora zoo welcome: a tiger, a giant panda or a koala?"
+    answer = towns.ask(question, as_of="2022-12-31")
+    assert answer.choice == "a giant panda" and "options" in answer.timings
+    assert "options" not in towns.ask("Which animal did the Velmora zoo welcome?", as_of="2022-12-31").timings
+    query = Query.make(question, as_of="2022-12-31", top_k=CHOICE_HITS)
+    alone = compose(towns, question, question, query, retrieve(towns, query), (), {})  # searches the options itself
+    assert (alone.text, alone.choice, alone.citations) == (answer.text, answer.choice, answer.citations)
 
 
 def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(hash_index: NewsIndex,
