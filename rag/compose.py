@@ -17,7 +17,7 @@ from functools import lru_cache
 from rag import templates as T
 from rag.chunk import sentence_spans
 from rag.dates import MONTH_NAMES, has_relative_date, human_date
-from rag.question import QuestionInfo, analyze, entities
+from rag.question import QuestionInfo, analyze, entities, strip_true_false
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
@@ -93,6 +93,8 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if not hits:
         empty = index.store.counts()["articles"] == 0
         return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
+    if is_true_false(info.choices):
+        return _claim_answer(info.choices, search_text, hits, base)
     if info.choices:
         # The options' own words say nothing about which one the question asks for ("North America" in a report
         # of a convention is not evidence about a charger law): the candidates are scored by the question's.
@@ -474,7 +476,12 @@ def choice_variants(choice: str) -> set[str]:
         for i, word in enumerate(_NUMBER_WORDS):
             forms.add(re.sub(rf"\b{word}\b", str(i), form, flags=re.I))
             forms.add(re.sub(rf"\b{i}\b", word, form))
-    return {f" {normalize_answer(f)} " for f in forms if normalize_answer(f)}
+    return {f" {_normal(f)} " for f in forms if _normal(f)}
+
+
+def _normal(text: str) -> str:
+    """normalize_answer, with hyphens as spaces: "a 17-year-old" writes the option "17"."""
+    return normalize_answer(text.replace("-", " "))
 
 
 def _option_matches(choice: str, variants: set[str], asked: set[str], cands: list[Candidate],
@@ -518,7 +525,7 @@ def _near_question(norm: str, variants: set[str], asked: set[str]) -> float:
 
 def _options_named(choices: Sequence[str], hits: Sequence[Hit]) -> bool:
     """Whether any option, in any of its written forms, occurs in the headlines or passages of ``hits``."""
-    text = " " + " ".join(normalize_answer(f"{h.article.title} {h.passage.text}") for h in hits) + " "
+    text = " " + " ".join(_normal(f"{h.article.title} {h.passage.text}") for h in hits) + " "
     return any(form in text for choice in choices for form in choice_variants(choice))
 
 
@@ -585,12 +592,40 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
     return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)
 
 
+# Lower case, or opening the sentence: "Lions Not Sheep" is a company's name.
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|without)\b|n['’]t\b|^\W*(?:Not|No|Never|None)\b")
+# A claim counts as reported when a retrieved sentence holds this share of its weighted terms (as for a name the
+# question asks about; see ABSTAIN_BELOW). RealTimeQA's three "True or false" claims (all true) support 0.73,
+# 0.83 and 0.40 in their best sentences.
+CLAIM_SUPPORT = ABSTAIN_BELOW
+
+
+def is_true_false(choices: Sequence[str]) -> bool:
+    return len(choices) == 2 and {c.strip(" .").lower() for c in choices} == {"true", "false"}
+
+
+def _claim_answer(choices: Sequence[str], search_text: str, hits: list[Hit], base: dict) -> Answer:
+    """"True or false: ...": true when a retrieved sentence states the claim (it holds CLAIM_SUPPORT of the
+    claim's weighted terms, and both or neither are negated). News reports what happened, rarely that something
+    did not, so a claim they do not state is left undecided, not called false."""
+    claim = strip_true_false(search_text)
+    info = analyze(claim)
+    best = max(score_candidates(info, hits[:CANDIDATE_HITS]), key=lambda c: c.score, default=None)
+    stated = best is not None and best.support >= CLAIM_SUPPORT
+    if not stated or bool(_NEGATION.search(claim)) != bool(_NEGATION.search(best.text)):
+        return Answer(text=T.CLAIM_UNDECIDED + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
+    true = next(c for c in choices if c.strip(" .").lower() == "true")
+    cited = _Cited()
+    text = T.CLAIM_TRUE.format(choice=true.strip(" ."), evidence=_sentence(best, info, cited, lead=True))
+    return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=true, **base)
+
+
 def _option_scores(info: QuestionInfo, cands: list[Candidate], hits: list[Hit],
                    headlines: bool = True) -> list[tuple[float, str, Candidate | None]]:
     """``(support, option, best sentence naming it)`` for each option, in the order offered."""
     asked = set(info.stems)
-    norms = [f" {normalize_answer(c.text)} " for c in cands]
-    titles = [f" {normalize_answer(h.article.title)} " for h in hits[:CHOICE_HITS]] if headlines else []
+    norms = [f" {_normal(c.text)} " for c in cands]
+    titles = [f" {_normal(h.article.title)} " for h in hits[:CHOICE_HITS]] if headlines else []
     scored: list[tuple[float, str, Candidate | None]] = []
     for choice in info.choices:
         best_c, total, best_ev = None, 0.0, 0.0

@@ -91,8 +91,19 @@ _FIRST_WORDS = {"is", "are", "was", "were", "do", "does", "did", "can", "could",
                 "had", "and", "but", "in", "on", "at", "for", "to", "name", "tell", "give", "list"}
 
 
+_TRUE_FALSE = re.compile(r"^\s*true or false\b\s*[:?,.\-–—]*\s*|[\s:,\-–—]*\btrue or false\s*\?*\s*$", re.I)
+
+
+def strip_true_false(question: str) -> str:
+    """The claim of "True or false: ..." (or "... - true or false?")."""
+    return _TRUE_FALSE.sub("", question).strip() or question
+
+
 def parse_choices(question: str) -> tuple[str, ...]:
-    """Options written into the question: '...: Europe, North America, Asia or Africa?'."""
+    """Options written into the question: '...: Europe, North America, Asia or Africa?', or True and False for
+    'True or false: ...'."""
+    if _TRUE_FALSE.search(question):
+        return ("True", "False")
     found = _CHOICES.search(question)
     if not found:
         return ()

@@ -107,6 +107,33 @@ def test_options_searched_beside_retrieval_give_the_answer_the_composer_gives_al
     assert (alone.text, alone.choice, alone.citations) == (answer.text, answer.choice, answer.citations)
 
 
+def test_a_true_or_false_claim_is_true_when_an_article_states_it_and_undecided_otherwise(towns: NewsIndex) -> None:
+    stated = towns.ask("True or false: the Velmora zoo welcomed a giant panda from China.", as_of="2022-12-31")
+    assert stated.choice == "True" and stated.text.startswith("True: the retrieved articles report it."), stated.text
+    assert [s.article_id for s in stated.sources] == ["zoo"]
+    _markers_point_at_their_sentences(stated)
+    given = towns.ask("The Velmora zoo welcomed a giant panda from China.", choices=["TRUE", "FALSE"],
+                      as_of="2022-12-31")
+    assert given.choice == "TRUE"
+    # Not reported is not false: the articles are not taken to rule out what they do not mention.
+    for claim in ("True or false: the Velmora zoo welcomed a walrus from Norway.",
+                  "True or false: the Velmora zoo did not welcome a giant panda from China."):
+        undecided = towns.ask(claim, as_of="2022-12-31")
+        assert undecided.choice is None and undecided.abstained and not undecided.citations, undecided.text
+        assert "do not say whether it is true" in undecided.text and undecided.related
+
+
+def test_a_hyphenated_number_names_the_option(hash_index: NewsIndex, tmp_path: Path) -> None:
+    pilot = {"id": "pilot", "title": "Velmora pilot flies around the world", "published": "2022-08-24",
+             "source": "Post", "text": "A 17-year-old pilot from Velmora has flown around the world solo. He was just "
+                                       "15 years old when he received his first licence."}
+    (tmp_path / "p.jsonl").write_text(json.dumps(pilot) + "\n", encoding="utf-8")
+    hash_index.ingest([tmp_path / "p.jsonl"])
+    answer = hash_index.ask("How old is the Velmora pilot who has flown around the world solo?",
+                            choices=["13", "15", "17", "19"], as_of="2022-12-31")
+    assert answer.choice == "17", answer.text
+
+
 def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(hash_index: NewsIndex,
                                                                                  tmp_path: Path) -> None:
     festival = {"id": "fest", "title": "Velmora film festival closes", "published": "2022-09-01", "source": "Post",
