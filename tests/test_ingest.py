@@ -57,14 +57,16 @@ def test_jsonl_keeps_ids_parses_fields_and_keeps_unknown_fields() -> None:
     assert not any(a.text.startswith(a.title[:30]) for a in got)
 
 
-def test_datelines_and_photo_credits_are_dropped_and_the_rest_kept() -> None:
+def test_datelines_photo_credits_and_gallery_counters_are_dropped_and_the_rest_kept() -> None:
     from rag.ingest.clean import clean_text
 
     text = ("Ličen interviewed by Wikinews Saturday, November 16, 2013\n\nFriday, 3 January 2014\n\n"
             "Tina McKenzie. Image: Australian Paralympic Committee.\n\nBelle Image: Nick Moreau.\n\n"
-            "He said it was on May 28, 2006\n\nThe photo: a harbour at dawn, he said.")
+            "He said it was on May 28, 2006\n\nThe photo: a harbour at dawn, he said.\n\n"
+            "Houses stood in Schuld. Hide Caption 29 of 44 Photos: A road buckles in Euskirchen.")
     assert clean_text(text, "Licen interviewed by Wikinews").split("\n\n") == [
-        "Tina McKenzie.", "Belle", "He said it was on May 28, 2006", "The photo: a harbour at dawn, he said."]
+        "Tina McKenzie.", "Belle", "He said it was on May 28, 2006", "The photo: a harbour at dawn, he said.",
+        "Houses stood in Schuld.", "A road buckles in Euskirchen."]
 
 
 def test_plain_text_seed_article(hash_index: NewsIndex) -> None:

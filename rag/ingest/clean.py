@@ -22,6 +22,9 @@ _BOILERPLATE = re.compile(
 _CAPTION = re.compile(r"(?<!\S)(?:Image|Photo|Photograph|Picture|Video|IMAGE|PHOTO)(?: credit)?:\s*"
                       r"(?:[^\s.:,;]+\s?){1,7}\.?\)?$")
 _CAPTION_WORDS = 60
+# A photo gallery's counter between its captions ("... in Altenahr, Germany. Hide Caption 1 of 38 Photos: ..."):
+# each caption becomes a paragraph of its own, and the counter's numbers are not read as news.
+_GALLERY = re.compile(r"\s*\bHide Caption \d+ of \d+(?: Photos?:)?\s*", re.I)
 # A dateline: "Sunday, May 28, 2006" or "28 May 2006", alone or after the headline repeated above the body.
 _MONTH = f"(?:{MONTH_NAMES})"
 _DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
@@ -60,11 +63,11 @@ def clean_text(text: str, title: str = "") -> str:
 
     A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice;
     so is a dateline (alone or after the headline repeated above the body), and a photo caption loses its credit
-    ("Image: Mathias Krumbholz.").
+    ("Image: Mathias Krumbholz.") or its gallery counter ("Hide Caption 2 of 38 Photos:").
     """
     text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n\n"))
-    text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
+    text = _GALLERY.sub("\n\n", _SPACES.sub(" ", _CONTROL.sub(" ", text)))
     seen = {_plain(title)} if title else set()
     kept: list[str] = []
     for block in _BLOCKS.split(text):
