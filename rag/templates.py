@@ -10,7 +10,7 @@ NO_CHOICE = "None of the options ({options}) is supported by the indexed article
 CLOSEST_CHOICE = ("{choice}, judging by meaning: the retrieved articles name none of the options, and this passage "
                   "is the closest to it. {evidence}")
 CLAIM_TRUE = "{choice}: the retrieved articles report it. {evidence}"
-CLAIM_UNDECIDED = "The indexed articles neither state this nor rule it out, so they do not say whether it is true."
+CLAIM_UNDECIDED = "The indexed articles neither state this claim nor rule it out."
 EXCEPT_CHOICE = "{choice}: the retrieved articles name {others} {markers}, but not {choice}."
 EXCEPT_LEAST = ("{choice}: the retrieved articles name every option, and {choice} with the least support; the others: "
                 "{others} {markers}.")

@@ -120,7 +120,8 @@ def test_a_true_or_false_claim_is_true_when_an_article_states_it_and_undecided_o
                   "True or false: the Velmora zoo did not welcome a giant panda from China."):
         undecided = towns.ask(claim, as_of="2022-12-31")
         assert undecided.choice is None and undecided.abstained and not undecided.citations, undecided.text
-        assert "do not say whether it is true" in undecided.text and undecided.related
+        assert "neither state this claim nor rule it out" in undecided.text and undecided.related
+        assert "true" not in undecided.text.lower()  # the answer strings "TRUE" and "FALSE" are not in it
 
 
 def test_a_hyphenated_number_names_the_option(hash_index: NewsIndex, tmp_path: Path) -> None:
