@@ -344,7 +344,9 @@ class _Cited:
             self._by_passage[pid] = n
             self.sources.append(_source(c.hit, n, (c.start, c.end)))
         n = self._by_passage[pid]
-        self.citations.append(Citation(n, c.hit.article.article_id, pid, c.text))
+        citation = Citation(n, c.hit.article.article_id, pid, c.text)
+        if citation not in self.citations:  # one sentence cited for two options is one citation
+            self.citations.append(citation)
         return T.marker(n)
 
 

@@ -154,6 +154,7 @@ def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(ha
     assert answer.text.startswith("Red Moon: the retrieved articles name") and "but not Red Moon" in answer.text
     _markers_point_at_their_sentences(answer)
     assert {s.article_id for s in answer.sources} == {"fest"}
+    assert len(set(answer.citations)) == len(answer.citations)  # one sentence naming two options: one citation
     undecided = hash_index.ask(question, choices=["Harbour Lights", "Green Hill", "Red Moon"], as_of="2022-12-31")
     assert undecided.choice is None and undecided.abstained
     assert "do not say which one is the exception" in undecided.text
