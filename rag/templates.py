@@ -7,6 +7,8 @@ NOT_FOUND_RELATED = " The closest passages are listed below as related reading."
 NO_ARTICLES = "The index has no articles yet: add some with `newsrag ingest` or the upload box."
 CHOICE = "{choice}. {evidence}"
 NO_CHOICE = "None of the options ({options}) is supported by the indexed articles."
+GUESSED_CHOICE = ("{choice}, as a guess: the articles retrieved for the question name none of the options, and the "
+                  "passage that names this one shares little with the question. {evidence}")
 CLOSEST_CHOICE = ("{choice}, judging by meaning: the retrieved articles name none of the options, and this passage "
                   "is the closest to it. {evidence}")
 CLAIM_TRUE = "{choice}: the retrieved articles report it. {evidence}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -243,6 +244,19 @@ def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names
     other_town = _hit("c", "Bus news", "The city will build its tram line with a new company soon.", 1.0, 3)
     best = max(score_candidates(info, [other_town, lower]), key=lambda c: c.score)
     assert best.hit is lower  # the first story names nothing the question names (not Velmora)
+
+
+def test_an_option_named_only_far_from_the_question_is_given_as_a_guess() -> None:
+    question = "Which animal did the Velmora zoo welcome on Friday?"
+    index = SimpleNamespace(embedder=None)  # evidence for the options given: no search, no embedding
+    zoo = _hit("a", "Velmora zoo news", "The Velmora zoo welcomed a new arrival on Friday, keepers said.", 1.0, 1)
+    far = _hit("b", "Harbour fair", "On Friday, children at the harbour fair in Ostrava drew a koala.", 1.0, 2)
+    guess = compose(index, question, question, None, [zoo], ["Koala", "Walrus"], {}, [far])
+    assert guess.choice == "Koala" and guess.text.startswith("Koala, as a guess:"), guess.text
+    _markers_point_at_their_sentences(guess)
+    near = _hit("c", "Velmora zoo welcomes koala", "The Velmora zoo welcomed a koala on Friday.", 1.0, 3)
+    sure = compose(index, question, question, None, [zoo], ["Koala", "Walrus"], {}, [near])
+    assert sure.choice == "Koala" and sure.text.startswith("Koala. "), sure.text
 
 
 def test_the_articles_date_is_part_of_a_sentences_context() -> None:
