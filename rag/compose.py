@@ -17,7 +17,7 @@ from functools import lru_cache
 from rag import templates as T
 from rag.chunk import sentence_spans
 from rag.dates import MONTH_NAMES, has_relative_date, human_date
-from rag.question import QuestionInfo, analyze, entities, strip_true_false
+from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
@@ -604,10 +604,6 @@ _NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|without)\b|n['’
 # question asks about; see ABSTAIN_BELOW). RealTimeQA's three "True or false" claims (all true) support 0.73,
 # 0.83 and 0.40 in their best sentences.
 CLAIM_SUPPORT = ABSTAIN_BELOW
-
-
-def is_true_false(choices: Sequence[str]) -> bool:
-    return len(choices) == 2 and {c.strip(" .").lower() for c in choices} == {"true", "false"}
 
 
 def _claim_answer(choices: Sequence[str], search_text: str, hits: list[Hit], base: dict) -> Answer:

@@ -26,7 +26,7 @@ from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, Qu
 from rag.indexer import IngestReport, ingest
 from rag.ingest.clean import SURROGATE
 from rag.manifest import check_compatible, read_manifest, write_manifest
-from rag.question import offered_choices
+from rag.question import is_true_false, offered_choices
 from rag.store import Store
 from rag.types import Answer
 from rag.vectors import VectorIndex
@@ -323,7 +323,8 @@ class NewsIndex:
                                     top_k=max(top_k, compose.CHOICE_HITS))
         options = offered_choices(search_text, choices)
         with self.search_lock.search():
-            evidence = retrieve.option_hits_later(self, query, options) if options else None
+            # A claim to call true or false is judged by its own words, not by passages naming "true" or "false".
+            evidence = retrieve.option_hits_later(self, query, options) if options and not is_true_false(options) else None
             hits = retrieve.retrieve(self, query, timings)
             option_evidence = None
             if evidence is not None:

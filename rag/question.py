@@ -94,6 +94,10 @@ _FIRST_WORDS = {"is", "are", "was", "were", "do", "does", "did", "can", "could",
 _TRUE_FALSE = re.compile(r"^\s*true or false\b\s*[:?,.\-–—]*\s*|[\s:,\-–—]*\btrue or false\s*\?*\s*$", re.I)
 
 
+def is_true_false(choices: Sequence[str]) -> bool:
+    return len(choices) == 2 and {c.strip(" .").lower() for c in choices} == {"true", "false"}
+
+
 def strip_true_false(question: str) -> str:
     """The claim of "True or false: ..." (or "... - true or false?")."""
     return _TRUE_FALSE.sub("", question).strip() or question

@@ -112,6 +112,7 @@ def test_a_true_or_false_claim_is_true_when_an_article_states_it_and_undecided_o
     stated = towns.ask("True or false: the Velmora zoo welcomed a giant panda from China.", as_of="2022-12-31")
     assert stated.choice == "True" and stated.text.startswith("True: the retrieved articles report it."), stated.text
     assert [s.article_id for s in stated.sources] == ["zoo"]
+    assert "options" not in stated.timings  # no passages are searched for the words "true" and "false"
     _markers_point_at_their_sentences(stated)
     given = towns.ask("The Velmora zoo welcomed a giant panda from China.", choices=["TRUE", "FALSE"],
                       as_of="2022-12-31")
