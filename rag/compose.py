@@ -12,11 +12,12 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
-from rag.dates import MONTH_NAMES, has_relative_date, human_date
+from rag.dates import MONTH_NAMES, has_relative_date, human_date, to_date
 from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, stem, tokens
@@ -111,7 +112,22 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if (best is None or best.support < MIN_SUPPORT or best.support < ABSTAIN_BELOW and missing or len(missing) >= 2
             or unmatched_specifics(search_text, best, hits) or _price_without_money(info, best)):
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
+    if _stale(search_text, best, query.latest):
+        text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
+        return Answer(text=text, abstained=True, related=_related(hits), **base)
     return _free_answer(info, candidates, best, base)
+
+
+# "This week", "last month", "yesterday": the question is about the news of its days, which an article published
+# over STALE_DAYS before does not report (RealTimeQA: 4 answers from articles 3 to 12 months old, all wrong, and
+# none right from an article that old). "Today" and "recently" also mean "nowadays", so they do not count.
+_NEWS_OF_THE_DAY = re.compile(r"\b(?:this|last) (?:week|weekend|month)\b|\byesterday\b", re.I)
+STALE_DAYS = 30
+
+
+def _stale(search_text: str, best: Candidate, day: date) -> bool:
+    published = to_date(best.hit.article.published)
+    return bool(_NEWS_OF_THE_DAY.search(search_text)) and published is not None and (day - published).days > STALE_DAYS
 
 
 def _rest_of_first_article(index, first: Hit) -> list[Hit]:  # noqa: ANN001

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 NOT_FOUND = "The indexed articles do not answer this question."
+NOT_RECENT = (" The question is about the news of its days, and the articles that come closest were published more than a "
+              "month before {day}.")
 NOT_FOUND_RELATED = " The closest passages are listed below as related reading."
 NO_ARTICLES = "The index has no articles yet: add some with `newsrag ingest` or the upload box."
 CHOICE = "{choice}. {evidence}"

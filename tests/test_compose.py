@@ -89,6 +89,17 @@ def test_a_question_about_something_absent_is_declined_with_related_passages(tow
     assert answer.related and not answer.citations
 
 
+def test_a_question_about_this_weeks_news_is_not_answered_from_old_articles(towns: NewsIndex) -> None:
+    question = "When will construction of the Velmora tram line start, as the mayor said this week?"
+    fresh = towns.ask(question, as_of="2022-03-05")
+    assert not fresh.abstained and "April next year" in fresh.text
+    stale = towns.ask(question, as_of="2022-12-31")  # the tram article is from 1 March
+    assert stale.abstained and not stale.citations and stale.related
+    assert stale.text.startswith(NOT_FOUND) and "more than a month before 31 December 2022" in stale.text
+    # "Today" also means "nowadays": it does not ask for the news of the day.
+    assert not towns.ask("When will construction of the Velmora tram line start today?", as_of="2022-12-31").abstained
+
+
 def test_choices_pick_the_supported_option_and_cite_it(towns: NewsIndex) -> None:
     answer = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A tiger", "A giant panda", "A koala"],
                        as_of="2022-12-31")
