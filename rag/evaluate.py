@@ -120,9 +120,11 @@ def run_eval(index, questions: list[EvalQuestion], top_k: int = 10,  # noqa: ANN
         answer = index.ask(q.question, as_of=q.as_of, history=q.history, top_k=top_k)
         ms = (time.perf_counter() - t0) * 1000
         tally.ms.append(ms)
-        choice = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices, top_k=top_k).choice \
+        picked = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices, top_k=top_k) \
             if q.choices else None
-        _score(tally, q, answer, choice, ms)
+        _score(tally, q, answer, picked.choice if picked else None, ms)
+        if picked:
+            tally.rows[-1]["choice_answer"] = picked.text  # why that option: for reading the errors
         if progress:
             progress(1)
     return _report(tally, len(questions))
@@ -231,4 +233,6 @@ def failure_text(rows: list[dict[str, Any]]) -> str:
         out.append(f"- {r['id']}: {r['question']}\n    expected: {expected}"
                    f"   gold rank: {r.get('gold_rank', '-')}   choice: {r.get('choice')}\n    got: {r['answer'][:300]}\n"
                    f"    retrieved: {' | '.join(t[:60] for t in r['retrieved_titles'])}")
+        if r.get("choice_right") is False and r.get("choice_answer"):
+            out[-1] += f"\n    chose: {r['choice_answer'][:300]}"
     return "\n".join(out)

@@ -17,6 +17,7 @@ from rag.evaluate import (
     _report,
     _Tally,
     contains,
+    failure_text,
     failures,
     lead_sentence,
     load_questions,
@@ -135,6 +136,10 @@ def test_report_metrics_on_hand_made_answers() -> None:
     assert [rows[q]["gold_rank"] for q in ("q1", "q2", "q3")] == [2, 1, 1]
     assert rows["q3"]["abstained"] is True and rows["q3"]["contains"] is False
     assert rows["q6"]["choice"] == "poland." and rows["q6"]["choice_right"] is True
+    assert rows["q6"]["choice_answer"] == "Poland took the silver [1]." and "choice_answer" not in rows["q1"]
+    wrong = dict(rows["q6"], choice="armenia", choice_right=False, choice_answer="Armenia. Armenia won [1].")
+    assert "chose: Armenia. Armenia won [1]." in failure_text([wrong])
+    assert "chose:" not in failure_text([rows["q6"]])
     assert "gold_rank" not in rows["q4"]
 
 
