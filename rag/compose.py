@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
-from rag.dates import MONTH_NAMES, has_relative_date, human_date, to_date
+from rag.dates import MONTH_NAMES, MONTHS, has_relative_date, human_date, to_date
 from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, stem, tokens
@@ -169,8 +169,6 @@ def question_names(question: str) -> dict[str, str]:
 
 # A year, or a number that belongs to a name ("Internet Explorer 11", "Su-57"), pins the question to one thing.
 _SPECIFIC = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b([a-z]*[A-Z][A-Za-z]*)[ -](\d+)\b(?![.,/\-–]\d|%)")
-_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 
 
 def _specifics(question: str) -> list[tuple[str, str]]:
@@ -181,7 +179,7 @@ def _specifics(question: str) -> list[tuple[str, str]]:
             out.append((found[1], rf"\b{found[1]}\b"))
         elif _YEAR.fullmatch(found[3]):
             out.append((found[3], rf"\b{found[3]}\b"))
-        elif found[2].lower() not in _MONTHS and found[2].lower() not in STOPWORDS:
+        elif found[2].lower() not in MONTHS and found[2].lower() not in STOPWORDS:
             out.append((found[0], rf"\b{re.escape(found[2])}[\s-]?{found[3]}\b"))
     return out
 
@@ -455,15 +453,15 @@ def _related(hits: list[Hit], n: int = 3) -> tuple[Source, ...]:
     return tuple(_source(h, i, None) for i, h in enumerate(hits[:n], start=1))
 
 
-def _option_candidates(info: QuestionInfo, hits: list[Hit], option_hits: Sequence[Hit]) -> list[Candidate]:
-    """Sentences of ``option_hits`` (passages that name an option beside the question's terms) beyond the
-    retrieved ones.
+def _option_candidates(info: QuestionInfo, hits: list[Hit], evidence: Sequence[Hit]) -> list[Candidate]:
+    """Sentences of ``evidence`` (:func:`option_hits`: passages that name an option beside the question's terms)
+    beyond the retrieved ones.
 
     Their rank is their article's rank among the retrieved stories, or just below them when not retrieved."""
     seen = {h.passage.passage_id for h in hits[:CHOICE_HITS]}
     rank_of = {h.article.group_id: i for i, h in enumerate(hits)}
     extra: list[Hit] = []
-    for hit in option_hits:
+    for hit in evidence:
         if hit.passage.passage_id not in seen:
             seen.add(hit.passage.passage_id)
             extra.append(hit)

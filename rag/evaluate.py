@@ -122,15 +122,15 @@ def run_eval(index, questions: list[EvalQuestion], top_k: int = 10,  # noqa: ANN
         tally.ms.append(ms)
         picked = index.ask(q.question, as_of=q.as_of, history=q.history, choices=q.choices, top_k=top_k) \
             if q.choices else None
-        _score(tally, q, answer, picked.choice if picked else None, ms)
-        if picked:
-            tally.rows[-1]["choice_answer"] = picked.text  # why that option: for reading the errors
+        _score(tally, q, answer, picked, ms)
         if progress:
             progress(1)
     return _report(tally, len(questions))
 
 
-def _score(t: _Tally, q: EvalQuestion, answer: Answer, choice: str | None, ms: float) -> None:
+def _score(t: _Tally, q: EvalQuestion, answer: Answer, picked: Answer | None, ms: float) -> None:
+    """Count ``answer`` (free-form) and ``picked`` (asked with the question's choices, if it has any)."""
+    choice = picked.choice if picked else None
     retrieved = [h.article.article_id for h in answer.hits]
     expanded = [{h.article.article_id, *h.copies} for h in answer.hits]
     cited_ids = [next(s.article_id for s in answer.sources if s.marker == c.marker) for c in answer.citations]
@@ -172,6 +172,8 @@ def _score(t: _Tally, q: EvalQuestion, answer: Answer, choice: str | None, ms: f
         right = choice is not None and normalize_answer(choice) in {normalize_answer(a) for a in q.answers}
         t.choice_right += right
         row["choice_right"] = right
+        if picked is not None:
+            row["choice_answer"] = picked.text  # why that option: for reading the errors
     t.rows.append(row)
 
 
