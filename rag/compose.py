@@ -53,9 +53,8 @@ MIN_SUPPORT = 0.15
 _YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _NAME = re.compile(r"\b(?:[A-Z][\w\-'’]*\w|[A-Z]|\d[\d,.]*\d|\d)\b")
 
-_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|october|"
-                   r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
-                   r"tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
+_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTH_NAMES}|monday|tuesday|wednesday|thursday|friday|saturday|"
+                   r"sunday|yesterday|today|tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
 # A line that is only a date ("Friday, July 21, 2017": a Wikinews dateline) says nothing about the question.
 _DATELINE = re.compile(rf"^\W*(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|{MONTH_NAMES}|"
                        rf"\d{{1,4}}(?:st|nd|rd|th)?)\W*)+$", re.I)
