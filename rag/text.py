@@ -39,6 +39,28 @@ _SUFFIXES = (("uction", "uc"), ("uctions", "uc"), ("uced", "uc"), ("uces", "uc")
              ("ly", ""))
 
 
+# A country and what its people and things are called: an article that says "Greek" mentions "Greece" (see place).
+_PLACES = {
+    "afghanistan": "afghan", "america": "american", "argentina": "argentine argentinian", "armenia": "armenian",
+    "australia": "australian", "austria": "austrian", "azerbaijan": "azerbaijani", "bangladesh": "bangladeshi",
+    "belarus": "belarusian", "belgium": "belgian", "brazil": "brazilian", "britain": "british briton",
+    "bulgaria": "bulgarian", "canada": "canadian", "chile": "chilean", "china": "chinese", "colombia": "colombian",
+    "croatia": "croatian", "cuba": "cuban", "denmark": "danish dane", "egypt": "egyptian", "england": "english",
+    "ethiopia": "ethiopian", "finland": "finnish finn", "france": "french", "germany": "german", "greece": "greek",
+    "hungary": "hungarian", "india": "indian", "indonesia": "indonesian", "iran": "iranian", "iraq": "iraqi",
+    "ireland": "irish", "israel": "israeli", "italy": "italian", "japan": "japanese", "kenya": "kenyan",
+    "korea": "korean", "lebanon": "lebanese", "libya": "libyan", "mexico": "mexican", "netherlands": "dutch",
+    "nigeria": "nigerian", "norway": "norwegian", "pakistan": "pakistani", "palestine": "palestinian",
+    "peru": "peruvian", "philippines": "filipino philippine", "poland": "polish", "portugal": "portuguese",
+    "romania": "romanian", "russia": "russian", "saudi": "saudi", "scotland": "scottish scot", "serbia": "serbian",
+    "somalia": "somali", "spain": "spanish spaniard", "sudan": "sudanese", "sweden": "swedish swede",
+    "switzerland": "swiss", "syria": "syrian", "taiwan": "taiwanese", "thailand": "thai", "turkey": "turkish turk",
+    "ukraine": "ukrainian", "venezuela": "venezuelan", "vietnam": "vietnamese", "wales": "welsh", "yemen": "yemeni",
+    "europe": "european", "africa": "african", "asia": "asian",
+}
+_PLACE_STEM = {word: country for country, people in _PLACES.items() for word in (country, *people.split())}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light stemmer that also folds British spellings: enough to match 'installed' with 'installation',
@@ -50,6 +72,12 @@ def stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + repl
     return word
+
+
+def place(word: str) -> str:
+    """The country that ``word`` (a word or its stem) names or describes: 'Greeks' -> 'greece'; else ``word``."""
+    low = word.lower()
+    return _PLACE_STEM.get(low) or low.endswith("s") and _PLACE_STEM.get(low[:-1]) or word
 
 
 _UNPUNCTUATE = str.maketrans("", "", string.punctuation + "’‘“”")

@@ -354,6 +354,14 @@ def test_missing_names_ignore_sentence_starts_and_stopwords(towns: NewsIndex) ->
         "Kyoto’s"]
 
 
+def test_a_country_is_mentioned_by_its_demonym() -> None:
+    hits = [_hit("a", "Greek court rules worship of ancient deities is legal", "About 100,000 Greeks worship "
+                 "the old gods. The Swiss and Dutch envoys and a Welsh choir came.", 1.0, 1)]
+    question = "Is worship legal in Greece, Switzerland, the Netherlands, Wales and Kyoto’s Japan?"
+    assert missing_names(question, hits) == ["Kyoto’s", "Japan"]
+    assert missing_names("Did Germany’s envoy come?", hits) == ["Germany’s"]
+
+
 def test_trim_keeps_the_clauses_that_answer() -> None:
     info = analyze("When will the systems be fully installed?")
     long = ("The first of the divisions has already been delivered to the base near the capital after months of "
