@@ -29,6 +29,10 @@ _GALLERY = re.compile(r"\s*\bHide Caption \d+ of \d+(?: Photos?:)?\s*", re.I)
 _MONTH = f"(?:{MONTH_NAMES})"
 _DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
                         rf"(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})\s+\d{{4}}\s*$", re.I)
+# A dateline run into the body's first sentence ("Thursday, March 15, 2012 Wikinews interviewed ..."): the date is
+# the article's published date, and as part of the sentence it would be quoted in every answer from it.
+_DATE_HEAD = re.compile(rf"^(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})"
+                        rf"\s+\d{{4}}\s+(?=[A-Z“\"])", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8: SQLite and the tokenizers fail.
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -62,7 +66,7 @@ def clean_text(text: str, title: str = "") -> str:
     """Paragraphs separated by blank lines, without boilerplate lines or paragraphs seen before.
 
     A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice;
-    so is a dateline (alone or after the headline repeated above the body), and a photo caption loses its credit
+    so is a dateline (alone, after the headline repeated above the body, or before the first sentence), and a photo caption loses its credit
     ("Image: Mathias Krumbholz.") or its gallery counter ("Hide Caption 2 of 38 Photos:").
     """
     text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
@@ -73,7 +77,7 @@ def clean_text(text: str, title: str = "") -> str:
     for block in _BLOCKS.split(text):
         lines = [line.strip() for line in block.split("\n")]
         lines = [line for line in lines if line and not _BOILERPLATE.match(line)]
-        para = " ".join(lines)
+        para = _DATE_HEAD.sub("", " ".join(lines))
         key = _plain(para)
         if not key or key in seen or _plain(_DATE_TAIL.sub("", para)) in seen | {""}:
             continue
