@@ -7,16 +7,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.question import entities
-from rag.text import content_terms
+from rag.question import entities, question_kind
+from rag.text import STOPWORDS, content_terms
 
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b", re.I)
 _SUBJECT = {"he", "she", "they", "it", "this", "that", "these", "those"}
 
 
-def rewrite(question: str, history: Sequence[str]) -> str:
-    """The question to search with: ``question`` itself, or it completed from ``history`` (oldest first)."""
+def rewrite(question: str, history: Sequence[str], person: str = "") -> str:
+    """The question to search with: ``question`` itself, or it completed from ``history`` (oldest first).
+    ``person`` is who the answer to the previous question named, when it asked who (see :func:`asks_after_person`):
+    "Who founded LibriVox?" then "When was he interviewed?" asks when Hugh McGuire was."""
     history = [h for h in history if h and h.strip()]
     if not history:
         return question
@@ -27,13 +29,42 @@ def rewrite(question: str, history: Sequence[str]) -> str:
     if not _PRONOUN.search(question) or _stands_alone(question):
         return question
     pronoun = _PRONOUN.search(question)[0].lower()
-    topic = _plural_topic(previous) if pronoun in _PLURAL else _topic(previous)
+    if person and pronoun in _PERSONAL:
+        topic = person
+    else:
+        topic = _plural_topic(previous) if pronoun in _PLURAL else _topic(previous)
     if not topic:
         return f"{question} ({' '.join(content_terms(previous))})"
     return _PRONOUN.sub(lambda m: _replace(m, topic), question, count=1)
 
 
 _PLURAL = {"they", "them", "their", "these", "those"}
+_PERSONAL = {"he", "she", "him", "her", "his", "hers"}
+
+
+def asks_after_person(question: str, history: Sequence[str]) -> bool:
+    """Whether ``question`` is a follow-up whose he or she is the person the previous question asked for ("Who
+    founded LibriVox?" then "When was he interviewed?"): the previous answer names them, not the question."""
+    history = [h for h in history if h and h.strip()]
+    found = _PRONOUN.search(question)
+    if not history or not found or found[0].lower() not in _PERSONAL or _WHAT_ABOUT.match(question):
+        return False
+    return not _stands_alone(question) and question_kind(rewrite(history[-1], history[:-1])) == "who"
+
+
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z]\.|Mc[A-Z][a-z]+|[A-Z][a-z]+|[A-Z]['’][A-Z][a-z]+)){1,3}\b")
+
+
+def person_named(answer: str, asked: str) -> str:
+    """The first full name ("Hugh McGuire") in an answer's text (its headline and sentence) that the question
+    ``asked`` does not name; "" when there is none."""
+    known = {word.lower() for name in entities(asked) for word in name.split()}
+    for found in _FULL_NAME.finditer(answer):
+        words = found[0].replace("-", " ").split()
+        if words[0].lower() in STOPWORDS or any(w.lower() in known for w in words):
+            continue
+        return found[0]
+    return ""
 
 
 def _plural_topic(question: str) -> str:

@@ -315,7 +315,12 @@ class NewsIndex:
         if top_k is not None and top_k < 1:
             raise QuestionError(f"top_k must be greater than 0. Currently, top_k is {top_k}")
         self.refresh()
-        search_text = followup.rewrite(question, history)
+        person = ""
+        if followup.asks_after_person(question, history):  # "Who founded LibriVox?" "When was he interviewed?"
+            previous = self.ask(history[-1], as_of=as_of, history=history[:-1], sources=sources, since=since,
+                                until=until)
+            person = "" if previous.abstained else followup.person_named(previous.text, previous.search_query)
+        search_text = followup.rewrite(question, history, person)
         top_k = top_k or self.settings.retrieve.top_k
         # The composer reads as many stories as it needs whatever ``top_k`` is, so the app (5) answers as eval (10)
         # does; ``top_k`` is how many retrieved passages the Answer lists.

@@ -21,7 +21,7 @@ from rag.compose import (
     score_candidates,
     trim,
 )
-from rag.followup import rewrite
+from rag.followup import asks_after_person, person_named, rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
 from rag.retrieve import Query, retrieve
@@ -360,6 +360,23 @@ def test_a_country_is_mentioned_by_its_demonym() -> None:
     question = "Is worship legal in Greece, Switzerland, the Netherlands, Wales and Kyoto’s Japan?"
     assert missing_names(question, hits) == ["Kyoto’s", "Japan"]
     assert missing_names("Did Germany’s envoy come?", hits) == ["Germany’s"]
+
+
+def test_the_person_an_answer_names_fills_in_he_after_a_who_question() -> None:
+    assert asks_after_person("When was he interviewed?", ["Who founded LibriVox?"])
+    assert asks_after_person("Where did she study?", ["Which person leads the agency?", "Who replaced him?"])
+    assert not asks_after_person("When was it founded?", ["Who founded LibriVox?"])  # "it" is LibriVox
+    assert not asks_after_person("When was he interviewed?", ["What did Noam Chomsky say?"])  # not a who question
+    assert not asks_after_person("What about Belgium?", ["Who won in Sweden?"])
+    answer = ("“Interview with LibriVox founder Hugh McGuire” (Wikinews, 28 May 2006): The LibriVox website "
+              "features a catalog of about a hundred completed books. [1]")
+    assert person_named(answer, "Who founded LibriVox?") == "Hugh McGuire"
+    assert person_named("“Ismail Demir said so” (Sputnik): Ismail Demir, head of the directorate, said it.",
+                        "Who heads it?") == "Ismail Demir"
+    assert person_named("The New York Times said Demir left.", "Who left the Times?") == ""
+    assert rewrite("When was he interviewed?", ["Who founded LibriVox?"], "Hugh McGuire") == (
+        "When was Hugh McGuire interviewed?")
+    assert rewrite("What was his job?", ["Who founded LibriVox?"], "Hugh McGuire") == "What was Hugh McGuire's job?"
 
 
 def test_trim_keeps_the_clauses_that_answer() -> None:

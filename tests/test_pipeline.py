@@ -46,6 +46,15 @@ def test_every_marker_points_at_a_passage_holding_its_sentence(demo_index: NewsI
             assert marker in by_marker
 
 
+def test_he_after_a_who_question_is_the_person_its_answer_named(demo_index: NewsIndex) -> None:
+    answer = demo_index.ask("When was he interviewed?", history=["Who founded LibriVox?"])
+    assert answer.search_query == "When was Hugh McGuire interviewed?"
+    assert "28 May 2006" in answer.text
+    # Not after a question that named its subject: "he" is the one it named.
+    answer = demo_index.ask("When was he interviewed?", history=["What did Noam Chomsky say about Obama?"])
+    assert answer.search_query == "When was Noam Chomsky interviewed?"
+
+
 def test_reingest_adds_nothing_and_embeds_nothing(demo_index: NewsIndex) -> None:
     before = demo_index.stats()
     report = demo_index.ingest([str(WIKINEWS), str(SEED)])
