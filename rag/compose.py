@@ -496,9 +496,13 @@ def choice_variants(choice: str) -> set[str]:
     return {f" {_normal(f)} " for f in forms if _normal(f)}
 
 
+_NAME_HYPHEN = re.compile(r"\b([A-Z][a-z]+)-(?=[A-Z][a-z])")
+
+
 def _normal(text: str) -> str:
-    """normalize_answer, with hyphens as spaces: "a 17-year-old" writes the option "17"."""
-    return normalize_answer(text.replace("-", " "))
+    """normalize_answer, with hyphens as spaces: "a 17-year-old" writes the option "17". A hyphen between two
+    capitalized words joins one name ("Asia-Pacific" does not name "Asia")."""
+    return normalize_answer(_NAME_HYPHEN.sub(r"\1", text).replace("-", " "))
 
 
 def _option_matches(choice: str, variants: set[str], asked: set[str], cands: list[Candidate],

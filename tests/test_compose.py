@@ -12,6 +12,7 @@ import pytest
 from rag.compose import (
     CHOICE_HITS,
     _headline_support,
+    _options_named,
     _rest_of_first_article,
     _shape_penalty,
     choice_variants,
@@ -146,6 +147,13 @@ def test_a_hyphenated_number_names_the_option(hash_index: NewsIndex, tmp_path: P
     answer = hash_index.ask("How old is the Velmora pilot who has flown around the world solo?",
                             choices=["13", "15", "17", "19"], as_of="2022-12-31")
     assert answer.choice == "17", answer.text
+
+
+def test_a_hyphenated_name_is_one_name() -> None:
+    hits = [_hit("a", "Trade talks", "Leaders of the Asia-Pacific region met in Velmora.", 1.0, 1)]
+    assert not _options_named(["Asia", "Africa"], hits)  # "Asia-Pacific" is another place than Asia
+    assert _options_named(["Asia-Pacific", "Africa"], hits)
+    assert _options_named(["17"], [_hit("b", "Pilot", "A 17-year-old flew solo.", 1.0, 2)])
 
 
 def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(hash_index: NewsIndex,
