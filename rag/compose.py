@@ -492,17 +492,26 @@ def choice_variants(choice: str) -> set[str]:
     for form in list(forms):
         for i, word in enumerate(_NUMBER_WORDS):
             forms.add(re.sub(rf"\b{word}\b", str(i), form, flags=re.I))
-            forms.add(re.sub(rf"\b{i}\b", word, form))
+            forms.add(re.sub(rf"(?<![$£€.,])\b{i}\b(?![.,]\d)", word, form))  # not in "$5" or "8.5"
+    forms = {f.replace("%", " percent") for f in forms}  # "eight%" is eight percent, not "eight months"
     return {f" {_normal(f)} " for f in forms if _normal(f)}
 
 
 _NAME_HYPHEN = re.compile(r"\b([A-Z][a-z]+)-(?=[A-Z][a-z])")
+_PERCENT = re.compile(r"(\d)\s*(?:%|per ?cent\b)", re.I)
+_DECIMAL = re.compile(r"(\d)\.(\d)")
+_CURRENCIES = {"$": "usd", "£": "gbp", "€": "eur"}
+_CURRENCY = re.compile(r"([$£€])\s?(?=\d)")
 
 
 def _normal(text: str) -> str:
     """normalize_answer, with hyphens as spaces: "a 17-year-old" writes the option "17". A hyphen between two
-    capitalized words joins one name ("Asia-Pacific" does not name "Asia")."""
-    return normalize_answer(_NAME_HYPHEN.sub(r"\1", text).replace("-", " "))
+    capitalized words joins one name ("Asia-Pacific" does not name "Asia"); a percentage stays one ("40%" is not
+    the 40 of "40 years"), so do a decimal ("8.5%" is neither 8% nor 85%) and a sum ("$1 million" is not "1 million
+    doses")."""
+    text = _DECIMAL.sub(r"\1point\2", _PERCENT.sub(r"\1 percent", _NAME_HYPHEN.sub(r"\1", text)))
+    text = _CURRENCY.sub(lambda m: f" {_CURRENCIES[m[1]]} ", text)
+    return normalize_answer(text.replace("-", " "))
 
 
 def _option_matches(choice: str, variants: set[str], asked: set[str], cands: list[Candidate],

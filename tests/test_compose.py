@@ -319,7 +319,16 @@ def test_options_written_into_the_question_are_read() -> None:
 def test_choice_variants_match_how_articles_write_numbers() -> None:
     assert " 9 years " in choice_variants("Nine years")
     assert " 38 percent " in choice_variants("38%")
-    assert " £7 million " in choice_variants("£7m")
+    assert " gbp 7 million " in choice_variants("£7m")
+    # A percentage, a decimal and a sum are one thing each: "40%" is not the 40 of "40 years", "8%" not the 8 of
+    # "7.8%" or "eight months", "$1 million" not "1 million doses".
+    assert choice_variants("8%") == {" 8 percent ", " eight percent ", " eight per cent "}
+    assert choice_variants("$1 million") == {" usd 1 million "}
+    assert choice_variants("8.5%") == {" 8point5 percent "}
+    text = "Prices rose 7.8% in the first eight months, the highest in 40 years; 1 million doses came at $22.50."
+    hits = [_hit("a", "Prices", text, 1.0, 1)]
+    assert not any(_options_named([option], hits) for option in ["8%", "40%", "$1 million", "$22", "78%"])
+    assert all(_options_named([option], hits) for option in ["7.8%", "40 years", "$22.50", "7.8 percent"])
 
 
 @pytest.mark.parametrize(("question", "kind"), [
