@@ -317,7 +317,9 @@ class NewsIndex:
         self.refresh()
         person = ""
         if followup.asks_after_person(question, history):  # "Who founded LibriVox?" "When was he interviewed?"
-            previous = self.ask(history[-1], as_of=as_of, history=history[:-1], sources=sources, since=since,
+            # The earlier question is asked again with the two before it: a chain of such follow-ups costs at
+            # most three more asks, however long the chat.
+            previous = self.ask(history[-1], as_of=as_of, history=history[-3:-1], sources=sources, since=since,
                                 until=until)
             person = "" if previous.abstained else followup.person_named(previous.text, previous.search_query)
         search_text = followup.rewrite(question, history, person)
