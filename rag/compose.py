@@ -20,7 +20,7 @@ from rag.chunk import sentence_spans
 from rag.dates import MONTH_NAMES, MONTHS, has_relative_date, human_date, to_date
 from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false
 from rag.retrieve import option_hits
-from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, normalize_answer, place, stem, tokens
+from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, country, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
 
 CANDIDATE_HITS = 8
@@ -140,14 +140,14 @@ def _rest_of_first_article(index, first: Hit) -> list[Hit]:  # noqa: ANN001
 
 def missing_names(question: str, hits: Sequence[Hit]) -> list[str]:
     """Capitalized words and years of ``question`` that none of the hits' passages, titles or dates mention
-    (sentence-initial words, stopwords and single letters aside; a country is mentioned by its demonym). Other numbers are left out: "over 19,000
-    acres" is reported as "more than 18,000" (RealTimeQA: 0.119 of the questions declined with them, 0.097
-    without, and the same 80% of the demo set's unanswerable ones)."""
+    (sentence-initial words, stopwords and single letters aside; "Greek" mentions Greece). Other numbers are left
+    out: "over 19,000 acres" is reported as "more than 18,000" (RealTimeQA: 0.119 of the questions declined with
+    them, 0.097 without, and the same 80% of the demo set's unanswerable ones)."""
     text = " ".join(f"{h.article.title} {h.passage.text} {h.article.published or ''}" for h in hits)
     terms = content_terms(text)
-    have = {stem(t) for t in terms} | set(re.findall(r"\d[\d,.]*\d|\d", text)) | {place(t) for t in terms}
-    return [word for key, word in question_names(question).items()
-            if key not in have and place(word.removesuffix("’s").removesuffix("'s")) not in have]
+    have = {stem(t) for t in terms} | set(re.findall(r"\d[\d,.]*\d|\d", text))
+    countries = {country(t) for t in terms} - {""}
+    return [word for key, word in question_names(question).items() if key not in have and country(word) not in countries]
 
 
 def question_names(question: str) -> dict[str, str]:

@@ -39,7 +39,7 @@ _SUFFIXES = (("uction", "uc"), ("uctions", "uc"), ("uced", "uc"), ("uces", "uc")
              ("ly", ""))
 
 
-# A country and what its people and things are called: an article that says "Greek" mentions "Greece" (see place).
+# A country and what its people and things are called: an article that says "Greek" mentions Greece (see country).
 _PLACES = {
     "afghanistan": "afghan", "america": "american", "argentina": "argentine argentinian", "armenia": "armenian",
     "australia": "australian", "austria": "austrian", "azerbaijan": "azerbaijani", "bangladesh": "bangladeshi",
@@ -74,10 +74,10 @@ def stem(word: str) -> str:
     return word
 
 
-def place(word: str) -> str:
-    """The country that ``word`` (a word or its stem) names or describes: 'Greeks' -> 'greece'; else ``word``."""
-    low = word.lower()
-    return _PLACE_STEM.get(low) or low.endswith("s") and _PLACE_STEM.get(low[:-1]) or word
+def country(word: str) -> str:
+    """The country that ``word`` names or describes ('Greeks', 'Greek', 'Greece' -> 'greece'), else ""."""
+    low = word.lower().replace("’", "'").removesuffix("'s")
+    return _PLACE_STEM.get(low) or low.endswith("s") and _PLACE_STEM.get(low[:-1]) or ""
 
 
 _UNPUNCTUATE = str.maketrans("", "", string.punctuation + "’‘“”")

@@ -66,8 +66,9 @@ def clean_text(text: str, title: str = "") -> str:
     """Paragraphs separated by blank lines, without boilerplate lines or paragraphs seen before.
 
     A paragraph that repeats the title or an earlier paragraph is dropped, so it never becomes a passage twice;
-    so is a dateline (alone, after the headline repeated above the body, or before the first sentence), and a photo caption loses its credit
-    ("Image: Mathias Krumbholz.") or its gallery counter ("Hide Caption 2 of 38 Photos:").
+    so is a dateline (alone, after the headline repeated above the body, or run into the first sentence), and a
+    photo caption loses its credit ("Image: Mathias Krumbholz.") or its gallery counter ("Hide Caption 2 of 38
+    Photos:").
     """
     text = SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n\n"))
