@@ -147,7 +147,8 @@ def missing_names(question: str, hits: Sequence[Hit]) -> list[str]:
     terms = content_terms(text)
     have = {stem(t) for t in terms} | set(re.findall(r"\d[\d,.]*\d|\d", text))
     countries = {country(t) for t in terms} - {""}
-    return [word for key, word in question_names(question).items() if key not in have and country(word) not in countries]
+    return [word for key, word in question_names(question).items()
+            if key not in have and country(word) not in countries]
 
 
 def question_names(question: str) -> dict[str, str]:
