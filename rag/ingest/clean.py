@@ -27,12 +27,12 @@ _CAPTION_WORDS = 60
 _GALLERY = re.compile(r"\s*\bHide Caption \d+ of \d+(?: Photos?:)?\s*", re.I)
 # A dateline: "Sunday, May 28, 2006" or "28 May 2006", alone or after the headline repeated above the body.
 _MONTH = f"(?:{MONTH_NAMES})"
-_DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
-                        rf"(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})\s+\d{{4}}\s*$", re.I)
+_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+"
+_DAY = rf"(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})\s+\d{{4}}"
+_DATE_TAIL = re.compile(rf"(?:^|[\s,–—-]+)(?:{_WEEKDAY})?{_DAY}\s*$", re.I)
 # A dateline run into the body's first sentence ("Thursday, March 15, 2012 Wikinews interviewed ..."): the date is
 # the article's published date, and as part of the sentence it would be quoted in every answer from it.
-_DATE_HEAD = re.compile(rf"^(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+(?:{_MONTH}\s+\d{{1,2}},?|\d{{1,2}}\s+{_MONTH})"
-                        rf"\s+\d{{4}}\s+(?=[A-Z“\"])", re.I)
+_DATE_HEAD = re.compile(rf"^{_WEEKDAY}{_DAY}\s+(?=[A-Z“\"])", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lone surrogates (from JSON escapes such as "\ud800") cannot be encoded as UTF-8: SQLite and the tokenizers fail.
 SURROGATE = re.compile("[\ud800-\udfff]")
