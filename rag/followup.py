@@ -26,9 +26,9 @@ def rewrite(question: str, history: Sequence[str], person: str = "") -> str:
     about = _WHAT_ABOUT.match(question)
     if about:
         return _swap_entity(previous, about[1].strip())
-    if not _PRONOUN.search(question) or _stands_alone(question):
+    pronoun = _leaning_pronoun(question)
+    if not pronoun:
         return question
-    pronoun = _PRONOUN.search(question)[0].lower()
     if person and pronoun in _PERSONAL:
         topic = person
     else:
@@ -42,14 +42,19 @@ _PLURAL = {"they", "them", "their", "these", "those"}
 _PERSONAL = {"he", "she", "him", "her", "his", "hers"}
 
 
+def _leaning_pronoun(question: str) -> str:
+    """The pronoun, lower-cased, by which ``question`` leans on the turn before it; "" when it stands alone."""
+    found = _PRONOUN.search(question)
+    return found[0].lower() if found and not _stands_alone(question) else ""
+
+
 def asks_after_person(question: str, history: Sequence[str]) -> bool:
     """Whether ``question`` is a follow-up whose he or she is the person the previous question asked for ("Who
     founded LibriVox?" then "When was he interviewed?"): the previous answer names them, not the question."""
     history = [h for h in history if h and h.strip()]
-    found = _PRONOUN.search(question)
-    if not history or not found or found[0].lower() not in _PERSONAL or _WHAT_ABOUT.match(question):
+    if not history or _WHAT_ABOUT.match(question) or _leaning_pronoun(question) not in _PERSONAL:
         return False
-    return not _stands_alone(question) and question_kind(rewrite(history[-1], history[:-1])) == "who"
+    return question_kind(rewrite(history[-1], history[:-1])) == "who"
 
 
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z]\.|Mc[A-Z][a-z]+|[A-Z][a-z]+|[A-Z]['’][A-Z][a-z]+)){1,3}\b")
