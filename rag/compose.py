@@ -485,8 +485,7 @@ def choice_variants(choice: str) -> set[str]:
     '£7m' ~ '£7 million'."""
     base = choice.strip()
     forms = {base, re.sub(r"^(the|a|an)\s+", "", base, flags=re.I)}
-    for form in list(forms):
-        forms.add(re.sub(r"(\d)\s*%", r"\1 percent", form))
+    for form in list(forms):  # _normal reads "38%" and "38 per cent" alike; spelled out, "eight per cent" is not
         forms.add(re.sub(r"(\d)\s*%", r"\1 per cent", form))
         forms.add(re.sub(r"(\d)\s*m\b", r"\1 million", form))
         forms.add(re.sub(r"(\d)\s*bn\b", r"\1 billion", form))
