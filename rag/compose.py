@@ -18,7 +18,7 @@ from functools import lru_cache
 from rag import templates as T
 from rag.chunk import sentence_spans
 from rag.dates import MONTH_NAMES, MONTHS, has_relative_date, human_date, to_date
-from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false
+from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false, truth_value
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, country, normalize_answer, stem, tokens
 from rag.types import Answer, Citation, Hit, Source
@@ -644,7 +644,7 @@ def _claim_answer(choices: Sequence[str], search_text: str, hits: list[Hit], bas
     stated = best is not None and best.support >= CLAIM_SUPPORT
     if not stated or bool(_NEGATION.search(claim)) != bool(_NEGATION.search(best.text)):
         return Answer(text=T.CLAIM_UNDECIDED + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
-    true = next(c for c in choices if c.strip(" .").lower() == "true")
+    true = next(c for c in choices if truth_value(c) == "true")
     cited = _Cited()
     text = T.CLAIM_TRUE.format(choice=true.strip(" ."), evidence=_sentence(best, info, cited, lead=True))
     return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=true, **base)

@@ -94,8 +94,13 @@ _FIRST_WORDS = {"is", "are", "was", "were", "do", "does", "did", "can", "could",
 _TRUE_FALSE = re.compile(r"^\s*true or false\b\s*[:?,.\-–—]*\s*|[\s:,\-–—]*\btrue or false\s*\?*\s*$", re.I)
 
 
+def truth_value(choice: str) -> str:
+    """"true" or "false" for the options "True", "FALSE." and the like; any other option as written, lower-cased."""
+    return choice.strip(" .").lower()
+
+
 def is_true_false(choices: Sequence[str]) -> bool:
-    return len(choices) == 2 and {c.strip(" .").lower() for c in choices} == {"true", "false"}
+    return len(choices) == 2 and {truth_value(c) for c in choices} == {"true", "false"}
 
 
 def strip_true_false(question: str) -> str:
