@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -264,6 +265,26 @@ def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names
     other_town = _hit("c", "Bus news", "The city will build its tram line with a new company soon.", 1.0, 3)
     best = max(score_candidates(info, [other_town, lower]), key=lambda c: c.score)
     assert best.hit is lower  # the first story names nothing the question names (not Velmora)
+
+
+def test_sources_agree_only_when_they_report_the_same_news() -> None:
+    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
+    query = SimpleNamespace(latest=date(2022, 12, 31))
+    question = "How many workers did the storm kill at the Velmora harbour?"
+    first = _hit("a", "Storm in Velmora", "A storm killed 12 workers at the Velmora harbour on Friday.", 1.0, 1,
+                 "2022-06-03")
+    same_week = _hit("b", "Velmora storm toll", "The storm killed 12 workers at the Velmora harbour, police said.",
+                     0.9, 2, "2022-06-04")
+    years_before = _hit("c", "Velmora storm of 2015", "The storm killed 12 workers at the Velmora harbour in 2015.",
+                        0.9, 3, "2015-06-01")
+    answer = compose(index, question, question, query, [first, same_week, years_before], (), {})
+    assert "Sources differ" not in answer.text  # both say 12
+    agreeing = re.search(r"Reported by 2 sources ((?:\[\d\])+)\.", answer.text)
+    assert agreeing, answer.text
+    by_marker = {s.marker: s.article_id for s in answer.sources}
+    # The 2015 storm is another event, though its sentence says the same.
+    assert {by_marker[int(n)] for n in re.findall(r"\d", agreeing[1])} == {"a", "b"}
+    _markers_point_at_their_sentences(answer)
 
 
 def test_an_option_named_only_far_from_the_question_is_given_as_a_guess() -> None:
