@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.dates import MONTHS
 from rag.question import entities, question_kind
-from rag.text import STOPWORDS, content_terms
+from rag.text import STOPWORDS, content_terms, country
 
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b", re.I)
 _SUBJECT = {"he", "she", "they", "it", "this", "that", "these", "those"}
+_MONTHS_DAYS = {*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
 def rewrite(question: str, history: Sequence[str], person: str = "") -> str:
@@ -60,13 +62,35 @@ def asks_after_person(question: str, history: Sequence[str]) -> bool:
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z]\.|Mc[A-Z][a-z]+|[A-Z][a-z]+|[A-Z]['’][A-Z][a-z]+)){1,3}\b")
 
 
+# The last word of a name that is an organisation, a place or an event rather than a person ("Wall Street
+# Journal", "Supreme Court", "Grand Mosque", "Stanley Cup").
+_NOT_A_PERSON = frozenset([
+    "times", "post", "news", "journal", "herald", "tribune", "guardian", "telegraph", "press", "daily", "weekly",
+    "magazine", "review", "inc", "corp", "co", "ltd", "company", "corporation", "group", "bank", "fund", "trust",
+    "partners", "airlines", "airways", "motors", "industries", "university", "college", "school", "academy",
+    "institute", "foundation", "society", "association", "union", "league", "federation", "council", "committee",
+    "commission", "court", "congress", "parliament", "senate", "assembly", "party", "ministry", "department",
+    "agency", "authority", "office", "bureau", "service", "services", "administration", "government", "police",
+    "army", "navy", "force", "forces", "guard", "church", "mosque", "temple", "cathedral", "museum", "library",
+    "hospital", "center", "centre", "park", "square", "street", "avenue", "road", "bridge", "station", "airport",
+    "house", "hall", "palace", "tower", "city", "county", "state", "states", "province", "republic", "kingdom",
+    "island", "islands", "river", "lake", "sea", "ocean", "mountain", "mountains", "valley", "coast", "bay",
+    "festival", "awards", "award", "prize", "cup", "games", "championship", "championships", "series", "open",
+    "tournament", "olympics", "network", "channel", "radio", "television", "records", "studios", "pictures",
+    "entertainment"
+])
+
+
 def person_named(answer: str, asked: str) -> str:
     """The first full name ("Hugh McGuire") in an answer's text (its headline and sentence) that the question
-    ``asked`` does not name; "" when there is none."""
+    ``asked`` does not name, and that is not an organisation, a place or an event ("Wall Street Journal",
+    "Stanley Cup", "South Korea"); "" when there is none."""
     known = {word.lower() for name in entities(asked) for word in name.split()}
     for found in _FULL_NAME.finditer(answer):
         words = found[0].replace("-", " ").split()
         if words[0].lower() in STOPWORDS or any(w.lower() in known for w in words):
+            continue
+        if words[-1].lower() in _NOT_A_PERSON or any(country(w) for w in words) or words[0].lower() in _MONTHS_DAYS:
             continue
         return found[0]
     return ""

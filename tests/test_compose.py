@@ -412,6 +412,10 @@ def test_the_person_an_answer_names_fills_in_he_after_a_who_question() -> None:
     assert person_named("“Ismail Demir said so” (Sputnik): Ismail Demir, head of the directorate, said it.",
                         "Who heads it?") == "Ismail Demir"
     assert person_named("The New York Times said Demir left.", "Who left the Times?") == ""
+    # Organisations, places and events are not the person a "he" or "she" stands for.
+    assert person_named("New York Times reporters said the Supreme Court heard Anna Kovac.", "Who?") == "Anna Kovac"
+    assert person_named("South Korea beat Sweden on Monday Night Football, said coach Paulo Bento.",
+                        "Who won?") == "Paulo Bento"
     assert rewrite("When was he interviewed?", ["Who founded LibriVox?"], "Hugh McGuire") == (
         "When was Hugh McGuire interviewed?")
     assert rewrite("What was his job?", ["Who founded LibriVox?"], "Hugh McGuire") == "What was Hugh McGuire's job?"
