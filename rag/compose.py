@@ -518,11 +518,12 @@ _CURRENCIES = {"$": "usd", "£": "gbp", "€": "eur"}
 _CURRENCY = re.compile(r"([$£€])\s?(?=\d)")
 
 
+@lru_cache(maxsize=16384)
 def _normal(text: str) -> str:
     """normalize_answer, with hyphens as spaces: "a 17-year-old" writes the option "17". A hyphen between two
     capitalized words joins one name ("Asia-Pacific" does not name "Asia"); a percentage stays one ("40%" is not
     the 40 of "40 years"), so do a decimal ("8.5%" is neither 8% nor 85%) and a sum ("$1 million" is not "1 million
-    doses")."""
+    doses"). Cached: the same sentences come back question after question."""
     text = _DECIMAL.sub(r"\1point\2", _PERCENT.sub(r"\1 percent", _NAME_HYPHEN.sub(r"\1", text)))
     text = _CURRENCY.sub(lambda m: f" {_CURRENCIES[m[1]]} ", text)
     return normalize_answer(text.replace("-", " "))
