@@ -43,29 +43,38 @@ def offered_choices(question: str, choices: Sequence[str] = ()) -> tuple[str, ..
     return tuple(c.strip() for c in choices if c and c.strip()) or parse_choices(question)
 
 
+# The cues of each kind in the sentence that asks. A cue that names what is asked ("in which year", "how many")
+# decides wherever it stands ("..., which marks the date that ... in which year?" asks when); otherwise the first
+# cue does: "Who was editor when the paper was sold?" asks who, not when.
+_SPECIFIC_CUES = 6
+_KIND_CUES = [
+    ("how_many", r"\bhow many\b"),
+    ("how_much", r"\bhow much\b"),
+    ("when", r"\b(?:what|which) (?:year|date|day|month|time)\b"),
+    ("who", r"\b(?:what|which) (?:person|man|woman|company|group)\b"),
+    ("where", r"\b(?:what|which) (?:country|city|state|place|continent|nation)\b"),
+    ("how_many", r"\bhow (?:old|long|far|big|large|tall|fast)\b|\bwhat (?:percentage|percent|number)\b"),
+    ("when", r"\bwhen\b"),
+    ("who", r"\b(?:who|whom|whose)\b"),
+    ("where", r"\bwhere\b"),
+    ("why", r"\bwhy\b"),
+    ("which", r"\bwhich\b"),
+    ("what", r"\bwhat\b"),
+    ("how", r"\bhow\b"),
+]
+_ASKING = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+
+
 def question_kind(question: str) -> str:
-    q = question.lower()
-    if re.search(r"\bhow (many|much)\b", q):
-        return "how_many" if "many" in re.search(r"\bhow (many|much)\b", q)[0] else "how_much"
-    if re.search(r"\b(what|which) (year|date|day|month|time)\b", q) or re.search(r"\bwhen\b", q):
-        return "when"
-    if re.search(r"\b(who|whom|whose)\b", q) or re.search(r"\b(what|which) (person|man|woman|company|group)\b", q):
-        return "who"
-    if re.search(r"\bwhere\b", q) or re.search(r"\b(what|which) (country|city|state|place|continent|nation)\b", q):
-        return "where"
-    if re.search(r"\bwhy\b", q):
-        return "why"
-    if re.search(r"\bhow (old|long|far|big|large|tall|fast)\b", q) or re.search(r"\bwhat (percentage|percent|number)\b", q):
-        return "how_many"
-    if re.search(r"\bwhich\b", q):
-        return "which"
-    if re.search(r"\bwhat\b", q):
-        return "what"
-    if re.search(r"\bhow\b", q):
-        return "how"
-    if _YES_NO.match(question.strip()):
-        return "yes_no"
-    return "what"
+    """What is asked: how_many, how_much, when, who, where, why, which, what, how or yes_no."""
+    sentences = [s for s in re.split(r"(?<=[.?!:])\s+", question.strip()) if s]
+    asking = next((s for s in reversed(sentences) if _ASKING.search(s)), None)
+    if asking is None:
+        return "yes_no" if _YES_NO.match(question.strip()) else "what"
+    q = asking.lower()
+    found = [(order >= _SPECIFIC_CUES, m.start(), order, kind)
+             for order, (kind, cue) in enumerate(_KIND_CUES) for m in re.finditer(cue, q)]
+    return min(found)[3]
 
 
 def entities(text: str) -> list[str]:

@@ -357,6 +357,10 @@ def test_choice_variants_match_how_articles_write_numbers() -> None:
     ("Where was the document found?", "where"), ("How many people died?", "how_many"),
     ("How much does it cost?", "how_much"), ("Why did they leave?", "why"), ("Which team won?", "which"),
     ("What did he say?", "what"), ("Is the panda female?", "yes_no"), ("In what year did it open?", "when"),
+    # The first cue of the sentence that asks, unless a later one names what is asked.
+    ("Who was the editor when the paper was sold?", "who"), ("Which lawyer did he reach when he called?", "which"),
+    ("Kyiv marks the date, which fell on a Sunday, of its split in which year?", "when"),
+    ("A storm hit the coast on Sunday. Where did it land?", "where"),
 ])
 def test_question_kinds(question: str, kind: str) -> None:
     assert question_kind(question) == kind
@@ -390,6 +394,45 @@ def test_missing_names_ignore_sentence_starts_and_stopwords(towns: NewsIndex) ->
     # against the articles.
     assert missing_names("What did Velmora and Kyoto’s council approve with Kyoto for U.S. 41 million?", hits) == [
         "Kyoto’s"]
+
+
+def test_names_count_however_the_articles_write_them() -> None:
+    hits = [_hit("a", "Browser report", "Security firm Secunia.com counted 277 flaws. A team from the Massachusetts "
+                 "Institute of Technology and the University of North Carolina agreed. A record 45,756 migrants "
+                 "crossed last year.", 1.0, 1, "2023-02-23")]
+    # A web address names its firm, an acronym is written out, "-led" is not part of a name, and "last year"
+    # in an article of 2023 is 2022.
+    question = "Did Secunia, an MIT-led team, UNC and the 2022 migrants agree?"
+    assert missing_names(question, hits) == []
+    assert missing_names("Did the BBC and the 2021 migrants agree?", hits) == ["BBC", "2021"]
+    assert question_names("Was the MIT-led study published?") == {"mit": "MIT"}
+
+
+def test_names_and_years_are_looked_for_in_the_whole_first_article() -> None:
+    # Retrieval shows the story by its first passage; the year is in a later one, which the composer reads too.
+    first = _hit("g", "Wheelchair basketball player Tina McKenzie interviewed",
+                 "Tina McKenzie played for the Gliders, Australia's national wheelchair basketball team.", 1.0, 1)
+    later = Passage("g", 1, 0, 0, "At the 2006 World Cup the Gliders finished fourth, McKenzie said.", 2)
+    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: [first.passage, later]))
+    question = "Where did the Gliders finish at the 2006 World Cup, according to McKenzie?"
+    answer = compose(index, question, question, SimpleNamespace(latest=date(2014, 12, 31)), [first], (), {})
+    assert not answer.abstained and "fourth" in answer.text, answer.text
+    _markers_point_at_their_sentences(answer)
+
+
+def test_a_count_from_another_time_does_not_answer_the_question() -> None:
+    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
+    query = SimpleNamespace(latest=date(2014, 12, 31))
+    text = ("Cyclone Phailin reached the coast of Velmora on Saturday. A previous cyclone in 1999 on the Velmora "
+            "coast left 10,000 people dead.")
+    hit = _hit("c", "Cyclone Phailin hits Velmora", text, 1.0, 1, "2013-10-14")
+    question = "How many people did Cyclone Phailin kill in Velmora?"
+    answer = compose(index, question, question, query, [hit], (), {})
+    assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
+    # Asked about 1999, the same sentence answers.
+    question = "How many people did the 1999 cyclone kill in Velmora?"
+    answer = compose(index, question, question, query, [hit], (), {})
+    assert not answer.abstained and "10,000" in answer.text, answer.text
 
 
 def test_a_country_is_mentioned_by_its_demonym() -> None:

@@ -62,11 +62,12 @@ def test_datelines_photo_credits_and_gallery_counters_are_dropped_and_the_rest_k
 
     text = ("Ličen interviewed by Wikinews Saturday, November 16, 2013\n\nFriday, 3 January 2014\n\n"
             "Tina McKenzie. Image: Australian Paralympic Committee.\n\nBelle Image: Nick Moreau.\n\n"
+            "\"Peace.\" Shimon Peres image: David Shankbone.\n\n"
             "He said it was on May 28, 2006\n\nThe photo: a harbour at dawn, he said.\n\n"
             "Houses stood in Schuld. Hide Caption 29 of 44 Photos: A road buckles in Euskirchen.\n\n"
             "Thursday, March 15, 2012 Wikinews interviewed a bar owner.\n\nMarch 15, 2012 was a Thursday.")
     assert clean_text(text, "Licen interviewed by Wikinews").split("\n\n") == [
-        "Tina McKenzie.", "Belle", "He said it was on May 28, 2006", "The photo: a harbour at dawn, he said.",
+        "Tina McKenzie.", "Belle", "\"Peace.\" Shimon Peres", "He said it was on May 28, 2006", "The photo: a harbour at dawn, he said.",
         "Houses stood in Schuld.", "A road buckles in Euskirchen.", "Wikinews interviewed a bar owner.",
         "March 15, 2012 was a Thursday."]
 

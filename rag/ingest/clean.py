@@ -18,8 +18,9 @@ _BOILERPLATE = re.compile(
     r"video player was slow to load content.*)$",
     re.I,
 )
-# The credit that ends a photo caption ("Formica fusca, from file. Image: Mathias Krumbholz.").
-_CAPTION = re.compile(r"(?<!\S)(?:Image|Photo|Photograph|Picture|Video|IMAGE|PHOTO)(?: credit)?:\s*"
+# The credit that ends a photo caption ("Formica fusca, from file. Image: Mathias Krumbholz.", "Shimon Peres image:
+# David Shankbone.").
+_CAPTION = re.compile(r"(?<!\S)(?:[Ii]mage|[Pp]hoto|Photograph|Picture|Video|IMAGE|PHOTO)(?: credit)?:\s*"
                       r"(?:[^\s.:,;]+\s?){1,7}\.?\)?$")
 _CAPTION_WORDS = 60
 # A photo gallery's counter between its captions ("... in Altenahr, Germany. Hide Caption 1 of 38 Photos: ..."):
