@@ -426,9 +426,10 @@ def test_a_count_from_another_time_does_not_answer_the_question() -> None:
     text = ("Cyclone Phailin reached the coast of Velmora on Saturday. A previous cyclone in 1999 on the Velmora "
             "coast left 10,000 people dead.")
     hit = _hit("c", "Cyclone Phailin hits Velmora", text, 1.0, 1, "2013-10-14")
-    question = "How many people did Cyclone Phailin kill in Velmora?"
-    answer = compose(index, question, question, query, [hit], (), {})
-    assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
+    for question in ("How many people did Cyclone Phailin kill in Velmora?",
+                     "How many people did Cyclone Phailin kill in Velmora in 2013?"):
+        answer = compose(index, question, question, query, [hit], (), {})
+        assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
     # Asked about 1999, the same sentence answers.
     question = "How many people did the 1999 cyclone kill in Velmora?"
     answer = compose(index, question, question, query, [hit], (), {})
