@@ -436,6 +436,20 @@ def test_a_count_from_another_time_does_not_answer_the_question() -> None:
     assert not answer.abstained and "10,000" in answer.text, answer.text
 
 
+def test_a_sentence_holding_what_is_asked_wins_a_near_tie_and_a_share_needs_a_percentage() -> None:
+    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
+    query = SimpleNamespace(latest=date(2012, 12, 31))
+    text = ("Valeska Paris, a former Scientologist from Velmora, claims she was held aboard the cruise ship Freewinds "
+            "for twelve years. In 2007, Paris left the ship after a confrontation.")
+    hit = _hit("p", "Woman says she was held on cruise ship", text, 1.0, 1, "2011-12-02")
+    question = "In what year did Valeska Paris leave the cruise ship Freewinds?"
+    answer = compose(index, question, question, query, [hit], (), {})
+    assert answer.text.split("[1]")[0].endswith("In 2007, Paris left the ship after a confrontation. "), answer.text
+    question = "What share of the vote did Valeska Paris win in Velmora?"
+    answer = compose(index, question, question, query, [hit], (), {})
+    assert answer.abstained, answer.text
+
+
 def test_a_country_is_mentioned_by_its_demonym() -> None:
     hits = [_hit("a", "Greek court rules worship of ancient deities is legal", "About 100,000 Greeks worship "
                  "the old gods. The Swiss and Dutch envoys and a Welsh choir came.", 1.0, 1)]
