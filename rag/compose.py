@@ -330,12 +330,26 @@ _PERCENT_QUESTION = re.compile(r"\b(?:percentage|per ?cent|share of)\b", re.I)
 _PERCENTAGE = re.compile(r"%|\bper ?cent\b", re.I)
 
 
+_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|century|centuries)"
+_DURATION = re.compile(rf"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+                       rf"forty|fifty|a few|several)[\s-]+{_TIME_UNIT}\b", re.I)
+
+
+def _has_count(info: QuestionInfo, sentence: str) -> bool:
+    """Whether ``sentence`` has a number that can answer a how-many or how-much question: "ten days" answers
+    "how many days" or "how long", not "How many people died?" ("just ten days before the Hajj" beside "killing
+    107")."""
+    if re.search(r"\bhow many\b", info.text, re.I) and not re.search(rf"\b{_TIME_UNIT}\b", info.text, re.I):
+        sentence = _DURATION.sub(" ", sentence)
+    return bool(_NUMBER.search(sentence))
+
+
 def _holds_kind(info: QuestionInfo, sentence: str) -> bool:
     """Whether ``sentence`` holds the kind of thing asked: a percentage, a number or a date; True for other kinds."""
     if _PERCENT_QUESTION.search(info.text):
         return bool(_PERCENTAGE.search(sentence))
     if info.kind in ("how_many", "how_much"):
-        return bool(_NUMBER.search(sentence))
+        return _has_count(info, sentence)
     if info.kind == "when":
         return bool(_DATE.search(sentence))
     return True
@@ -380,7 +394,7 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
         # A month, a year or "next year" dates something; a weekday alone ("on Tuesday") dates the report.
         return 0.25 if found - _WEEKDAYS else 0.1
     if kind in ("how_many", "how_much"):
-        return 0.2 if _NUMBER.search(sentence) else 0.0
+        return 0.2 if _has_count(info, sentence) else 0.0
     if kind in ("who", "where", "which"):
         asked = {e.lower() for e in info.entities}
         new = [e for e in entities(sentence) if e.lower() not in asked and not e[0].isdigit()]

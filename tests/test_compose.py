@@ -450,6 +450,18 @@ def test_a_sentence_holding_what_is_asked_wins_a_near_tie_and_a_share_needs_a_pe
     assert answer.abstained, answer.text
 
 
+def test_a_duration_is_no_count_of_people() -> None:
+    text = ("The crane accident in Velmora comes just ten days before the festival. A storm caused the crane to fall "
+            "in Velmora, killing 107 or more.")
+    hit = _hit("c", "Crane collapse in Velmora", text, 1.0, 1)
+    best = max(score_candidates(analyze("How many people died in the Velmora crane accident?"), [hit]),
+               key=lambda c: c.score)
+    assert "107" in best.text
+    best = max(score_candidates(analyze("How many days before the festival was the Velmora crane accident?"), [hit]),
+               key=lambda c: c.score)
+    assert "ten days" in best.text
+
+
 def test_a_country_is_mentioned_by_its_demonym() -> None:
     hits = [_hit("a", "Greek court rules worship of ancient deities is legal", "About 100,000 Greeks worship "
                  "the old gods. The Swiss and Dutch envoys and a Welsh choir came.", 1.0, 1)]
