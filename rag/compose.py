@@ -368,6 +368,14 @@ def _holding_the_kind(info: QuestionInfo, cands: list[Candidate], best: Candidat
     return max(holding, key=lambda c: c.score, default=best)
 
 
+# A number in the years' range that counts something ("1881 exhibits", "1500 votes") is not a year.
+_YEAR_OR_COUNT = re.compile(rf"\b({_YEAR.pattern})\b(?!\s+(?!(?:{'|'.join(sorted(STOPWORDS - {'years'}))})\b)[a-z]+s\b)")
+
+
+def _years_in(text: str) -> set[int]:
+    return {int(y) for y in _YEAR_OR_COUNT.findall(text)}
+
+
 def _figure_of_another_time(info: QuestionInfo, best: Candidate) -> bool:
     """A count or an amount answered by a sentence dated only to other years: years away from its article when the
     question names no year ("A previous cyclone in 1999 ... left 10,000 people dead" in a 2013 report asked "How
@@ -377,9 +385,8 @@ def _figure_of_another_time(info: QuestionInfo, best: Candidate) -> bool:
     published = to_date(best.hit.article.published)
     if info.kind not in ("how_many", "how_much") or published is None:
         return False
-    bounded = rf"\b(?:{_YEAR.pattern})\b"
-    years = {int(y) for y in re.findall(bounded, best.text)}
-    asked = {int(y) for y in re.findall(bounded, info.text)}
+    years = _years_in(best.text)
+    asked = _years_in(info.text)
     if asked:  # "How many were killed in 2013?" is not answered by a sentence about 1999 alone
         return bool(years) and not years & asked
     return bool(years) and all(abs(year - published.year) > 1 for year in years)

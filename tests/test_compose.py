@@ -430,6 +430,12 @@ def test_a_count_from_another_time_does_not_answer_the_question() -> None:
                      "How many people did Cyclone Phailin kill in Velmora in 2013?"):
         answer = compose(index, question, question, query, [hit], (), {})
         assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
+    # A count in the years' range is no year.
+    museum = _hit("m", "Velmora opens a quilt museum", "The quilt museum of Velmora opened with 1881 exhibits.", 1.0, 2,
+                  "2024-03-01")
+    question = "How many exhibits does the museum of Velmora have?"
+    answer = compose(index, question, question, SimpleNamespace(latest=date(2024, 12, 31)), [museum], (), {})
+    assert not answer.abstained and "1881" in answer.text, answer.text
     # Asked about 1999, the same sentence answers.
     question = "How many people did the 1999 cyclone kill in Velmora?"
     answer = compose(index, question, question, query, [hit], (), {})
