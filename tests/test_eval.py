@@ -362,7 +362,7 @@ def test_demo_question_set_does_not_regress(demo_report: dict) -> None:
 @pytest.mark.slow
 def test_heldout_question_set_does_not_regress(demo_index_dir: Path, real_embedder,  # noqa: ANN001
                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The 80 questions written blind to the composer (README, Quality): floors a little below what it scored."""
+    """The 120 questions written blind to the composer (README, Quality): floors a little below what it scored."""
     from rag.pipeline import NewsIndex
 
     copy = tmp_path_factory.mktemp("heldout") / "index"
@@ -373,13 +373,13 @@ def test_heldout_question_set_does_not_regress(demo_index_dir: Path, real_embedd
     finally:
         index.close()
     rows = r["per_question"]
-    assert r["questions"] == 80 and r["answer"]["evaluated"] == 60
-    assert r["retrieval"]["hits@1"] >= 0.93  # 0.967
-    assert r["answer"]["contains"] >= 0.68, _wrong([x for x in rows if x["answerable"] and not x.get("contains")])  # 0.717
-    assert r["answer"]["lead_contains"] >= 0.55  # 0.583
+    assert r["questions"] == 120 and r["answer"]["evaluated"] == 90
+    assert r["retrieval"]["hits@1"] >= 0.95  # 0.978
+    assert r["answer"]["contains"] >= 0.69, _wrong([x for x in rows if x["answerable"] and not x.get("contains")])  # 0.722
+    assert r["answer"]["lead_contains"] >= 0.57  # 0.600
     assert r["citations"]["precision"] >= 0.95  # 1.000
-    assert r["abstention"]["false_abstention_rate"] <= 0.07  # 0.033
-    assert r["abstention"]["recall"] >= 0.15  # 0.200: the articles' near misses are answered (README, Limits)
+    assert r["abstention"]["false_abstention_rate"] <= 0.06  # 0.022
+    assert r["abstention"]["recall"] >= 0.2  # 0.233: the articles' near misses are answered (README, Limits)
 
 
 @pytest.mark.model
