@@ -11,7 +11,7 @@ import argparse
 import statistics
 
 from rag.chunk import _sentence_spans
-from rag.compose import _sentences
+from rag.compose import _name_evidence, _normal, _sentences
 from rag.evaluate import load_questions
 from rag.pipeline import NewsIndex
 
@@ -25,10 +25,10 @@ def _line(name: str, ms: list[float]) -> str:
 
 
 def _cold() -> None:
-    """Each ask starts cold: no sentence split or stemmed by an earlier question (or by the free-form ask of the
-    same question)."""
-    _sentences.cache_clear()
-    _sentence_spans.cache_clear()
+    """Each ask starts cold: no sentence split, stemmed or normalized by an earlier question (or by the free-form ask
+    of the same question)."""
+    for cached in (_sentences, _sentence_spans, _name_evidence, _normal):
+        cached.cache_clear()
 
 
 def main() -> None:

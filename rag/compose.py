@@ -147,14 +147,29 @@ def missing_names(question: str, hits: Sequence[Hit]) -> list[str]:
     (sentence-initial words, stopwords and single letters aside; "Greek" mentions Greece). Other numbers are left
     out: "over 19,000 acres" is reported as "more than 18,000" (RealTimeQA: 0.119 of the questions declined with
     them, 0.097 without, and the same 80% of the demo set's unanswerable ones)."""
-    text = " ".join(f"{h.article.title} {h.passage.text} {_years_meant(h)}" for h in hits)
+    have: set[str] = set()
+    countries: set[str] = set()
+    for h in hits:
+        for text in (h.article.title, h.passage.text, _years_meant(h)):
+            stems, places = _name_evidence(text)
+            have |= stems
+            countries |= places
+    missing = [word for key, word in question_names(question).items()
+               if key not in have and country(word) not in countries]
+    if any(re.fullmatch(r"[A-Z]{2,6}", word) for word in missing):
+        text = " ".join(f"{h.article.title} {h.passage.text}" for h in hits)
+        missing = [word for word in missing if not _spelled_out(word, text)]
+    return missing
+
+
+@lru_cache(maxsize=16384)
+def _name_evidence(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The stems and numbers ``text`` mentions ("Secunia.com" mentions Secunia), and the countries it names;
+    cached, as the same passages come back question after question."""
     terms = content_terms(text)
-    # "Secunia.com" mentions Secunia.
-    have = {stem(part) for t in terms for part in (t, *t.split(".")) if part}
-    have |= set(re.findall(r"\d[\d,.]*\d|\d", text))
-    countries = {country(t) for t in terms} - {""}
-    return [word for key, word in question_names(question).items()
-            if key not in have and country(word) not in countries and not _spelled_out(word, text)]
+    stems = {stem(part) for t in terms for part in (t, *t.split(".")) if part}
+    stems |= set(re.findall(r"\d[\d,.]*\d|\d", text))
+    return frozenset(stems), frozenset(country(t) for t in terms) - {""}
 
 
 _YEAR_AWAY = {"last year": -1, "next year": 1, "this year": 0}
