@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rag import templates as T
 from rag.chunk import sentence_spans
-from rag.dates import MONTH_NAMES, MONTHS, has_relative_date, human_date, to_date
+from rag.dates import MONTH_NAMES, MONTHS, WEEKDAY_NAMES, WEEKDAYS, has_relative_date, human_date, to_date
 from rag.question import QuestionInfo, analyze, entities, is_true_false, strip_true_false, truth_value
 from rag.retrieve import option_hits
 from rag.text import QUESTION_WORDS, STOPWORDS, content_terms, country, normalize_answer, stem, tokens
@@ -53,16 +53,15 @@ MIN_SUPPORT = 0.15
 _YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _NAME = re.compile(r"\b(?:[A-Z][\w\-'’]*\w|[A-Z]|\d[\d,.]*\d|\d)\b")
 
-_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTH_NAMES}|monday|tuesday|wednesday|thursday|friday|saturday|"
-                   r"sunday|yesterday|today|tomorrow|next (year|month|week)|last (year|month|week))\b", re.I)
+_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTH_NAMES}|{WEEKDAY_NAMES}|yesterday|today|tomorrow|"
+                   r"next (year|month|week)|last (year|month|week))\b", re.I)
 # A line that is only a date ("Friday, July 21, 2017": a Wikinews dateline) says nothing about the question.
-_DATELINE = re.compile(rf"^\W*(?:(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|{MONTH_NAMES}|"
+_DATELINE = re.compile(rf"^\W*(?:(?:{WEEKDAY_NAMES}|{MONTH_NAMES}|"
                        rf"\d{{1,4}}(?:st|nd|rd|th)?)\W*)+$", re.I)
 # A question that asks for the story itself rather than a fact of it.
 _SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
                       r"(tell me )?what do (we|you) know about)\b", re.I)
-_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "yesterday", "today",
-             "tomorrow"}
+_DAY_WORDS = {*WEEKDAYS, "yesterday", "today", "tomorrow"}
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                      r"thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens)\b",
                      re.I)
@@ -172,7 +171,7 @@ def _name_evidence(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(stems), frozenset(country(t) for t in terms) - {""}
 
 
-_YEAR_AWAY = {"last year": -1, "next year": 1, "this year": 0}
+_YEAR_AWAY = {"last year": -1, "next year": 1}
 
 
 def _years_meant(hit: Hit) -> str:
@@ -182,7 +181,8 @@ def _years_meant(hit: Hit) -> str:
     if published is None:
         return ""
     low = hit.passage.text.lower()
-    return " ".join(str(published.year + away) for phrase, away in _YEAR_AWAY.items() if not away or phrase in low)
+    away = [published.year + years for phrase, years in _YEAR_AWAY.items() if phrase in low]
+    return " ".join(str(year) for year in (published.year, *away))
 
 
 _INITIALS_SKIP = r"(?:(?:of|the|and|for|at|on|in|de|&)\s+)*"
@@ -354,9 +354,16 @@ def _has_count(info: QuestionInfo, sentence: str) -> bool:
     """Whether ``sentence`` has a number that can answer a how-many or how-much question: "ten days" answers
     "how many days" or "how long", not "How many people died?" ("just ten days before the Hajj" beside "killing
     107")."""
-    if re.search(r"\bhow many\b", info.text, re.I) and not re.search(rf"\b{_TIME_UNIT}\b", info.text, re.I):
+    if _counts_no_time(info.text):
         sentence = _DURATION.sub(" ", sentence)
     return bool(_NUMBER.search(sentence))
+
+
+@lru_cache(maxsize=1024)
+def _counts_no_time(question: str) -> bool:
+    """Whether ``question`` asks how many of something that is not a time; read once a question, not once a
+    candidate sentence."""
+    return bool(re.search(r"\bhow many\b", question, re.I)) and not re.search(rf"\b{_TIME_UNIT}\b", question, re.I)
 
 
 def _holds_kind(info: QuestionInfo, sentence: str) -> bool:
@@ -418,7 +425,7 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
         if not found:
             return 0.0
         # A month, a year or "next year" dates something; a weekday alone ("on Tuesday") dates the report.
-        return 0.25 if found - _WEEKDAYS else 0.1
+        return 0.25 if found - _DAY_WORDS else 0.1
     if kind in ("how_many", "how_much"):
         return 0.2 if _has_count(info, sentence) else 0.0
     if kind in ("who", "where", "which"):
@@ -534,7 +541,7 @@ def _answer_tokens(info: QuestionInfo, sentence: str) -> set[str]:
     if info.kind in ("how_many", "how_much"):
         return set(re.findall(r"\d[\d,.]*\d|\d", sentence)[:1])
     if info.kind == "when":
-        return {m[0].lower() for m in _DATE.finditer(sentence)} - _WEEKDAYS
+        return {m[0].lower() for m in _DATE.finditer(sentence)} - _DAY_WORDS
     asked = {e.lower() for e in info.entities}
     return {e.lower() for e in entities(sentence) if e.lower() not in asked}
 

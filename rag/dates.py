@@ -13,6 +13,8 @@ MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTH_NAMES = "|".join(MONTHS)  # the full names only, as a regex alternation: "january|february|..."
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 MONTHS["sept"] = 9
+WEEKDAYS = tuple(d.lower() for d in calendar.day_name)  # "monday", ..., "sunday"
+WEEKDAY_NAMES = "|".join(WEEKDAYS)  # as a regex alternation
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.I)
 _MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
@@ -129,7 +131,7 @@ def _relative_window(q: str, as_of: date) -> DateIntent | None:
 _RELATIVE_IN_SENTENCE = re.compile(
     r"\b(next|last|this|coming|past) (year|month|week|spring|summer|autumn|fall|winter)\b|"
     r"\b(yesterday|today|tomorrow|tonight)\b|"
-    rf"\b(on )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\b(in|by|until) ({_MONTH_RE})\b(?! \d)",
+    rf"\b(on )?({WEEKDAY_NAMES})\b|\b(in|by|until) ({_MONTH_RE})\b(?! \d)",
     re.I,
 )
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.dates import MONTHS
+from rag.dates import MONTHS, WEEKDAYS
 from rag.question import entities, question_kind
 from rag.text import STOPWORDS, content_terms, country
 
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b", re.I)
 _SUBJECT = {"he", "she", "they", "it", "this", "that", "these", "those"}
-_MONTHS_DAYS = {*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_MONTHS_DAYS = {*MONTHS, *WEEKDAYS}
 
 
 def rewrite(question: str, history: Sequence[str], person: str = "") -> str:

@@ -62,7 +62,7 @@ _KIND_CUES = [
     ("what", r"\bwhat\b"),
     ("how", r"\bhow\b"),
 ]
-_ASKING = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+_ASKING = re.compile(rf"\b(?:{'|'.join(sorted(QUESTION_WORDS))})\b", re.I)
 
 
 def question_kind(question: str) -> str:

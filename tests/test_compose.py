@@ -256,6 +256,13 @@ def _hit(article_id: str, title: str, text: str, score: float, passage_id: int, 
     return Hit(Passage(article_id, 0, 0, len(text), text, passage_id), info, score)
 
 
+def _compose_alone(question: str, hits: list[Hit], today: date, article: tuple[Passage, ...] = ()):  # noqa: ANN202
+    """The free-form Answer composed from ``hits`` alone, asked on ``today``: no index behind them but ``article``,
+    the passages of the first hit's article."""
+    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: list(article)))
+    return compose(index, question, question, SimpleNamespace(latest=today), hits, (), {})
+
+
 def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names_loses() -> None:
     info = analyze("Which company did Velmora pick to build its tram line?")
     top = _hit("a", "Velmora tram contract", "Velmora picked Arcadia Rail for the job on Monday.", 1.0, 1)
@@ -268,8 +275,6 @@ def test_the_higher_story_wins_a_near_tie_and_an_article_about_none_of_the_names
 
 
 def test_sources_agree_only_when_they_report_the_same_news() -> None:
-    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
-    query = SimpleNamespace(latest=date(2022, 12, 31))
     question = "How many workers did the storm kill at the Velmora harbour?"
     first = _hit("a", "Storm in Velmora", "A storm killed 12 workers at the Velmora harbour on Friday.", 1.0, 1,
                  "2022-06-03")
@@ -277,7 +282,7 @@ def test_sources_agree_only_when_they_report_the_same_news() -> None:
                      0.9, 2, "2022-06-04")
     years_before = _hit("c", "Velmora storm of 2015", "The storm killed 12 workers at the Velmora harbour in 2015.",
                         0.9, 3, "2015-06-01")
-    answer = compose(index, question, question, query, [first, same_week, years_before], (), {})
+    answer = _compose_alone(question, [first, same_week, years_before], date(2022, 12, 31))
     assert "Sources differ" not in answer.text  # both say 12
     agreeing = re.search(r"Reported by 2 sources ((?:\[\d\])+)\.", answer.text)
     assert agreeing, answer.text
@@ -413,46 +418,41 @@ def test_names_and_years_are_looked_for_in_the_whole_first_article() -> None:
     first = _hit("g", "Wheelchair basketball player Tina McKenzie interviewed",
                  "Tina McKenzie played for the Gliders, Australia's national wheelchair basketball team.", 1.0, 1)
     later = Passage("g", 1, 0, 0, "At the 2006 World Cup the Gliders finished fourth, McKenzie said.", 2)
-    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: [first.passage, later]))
     question = "Where did the Gliders finish at the 2006 World Cup, according to McKenzie?"
-    answer = compose(index, question, question, SimpleNamespace(latest=date(2014, 12, 31)), [first], (), {})
+    answer = _compose_alone(question, [first], date(2014, 12, 31), (first.passage, later))
     assert not answer.abstained and "fourth" in answer.text, answer.text
     _markers_point_at_their_sentences(answer)
 
 
 def test_a_count_from_another_time_does_not_answer_the_question() -> None:
-    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
-    query = SimpleNamespace(latest=date(2014, 12, 31))
     text = ("Cyclone Phailin reached the coast of Velmora on Saturday. A previous cyclone in 1999 on the Velmora "
             "coast left 10,000 people dead.")
     hit = _hit("c", "Cyclone Phailin hits Velmora", text, 1.0, 1, "2013-10-14")
     for question in ("How many people did Cyclone Phailin kill in Velmora?",
                      "How many people did Cyclone Phailin kill in Velmora in 2013?"):
-        answer = compose(index, question, question, query, [hit], (), {})
+        answer = _compose_alone(question, [hit], date(2014, 12, 31))
         assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
     # A count in the years' range is no year.
     museum = _hit("m", "Velmora opens a quilt museum", "The quilt museum of Velmora opened with 1881 exhibits.", 1.0, 2,
                   "2024-03-01")
     question = "How many exhibits does the museum of Velmora have?"
-    answer = compose(index, question, question, SimpleNamespace(latest=date(2024, 12, 31)), [museum], (), {})
+    answer = _compose_alone(question, [museum], date(2024, 12, 31))
     assert not answer.abstained and "1881" in answer.text, answer.text
     # Asked about 1999, the same sentence answers.
     question = "How many people did the 1999 cyclone kill in Velmora?"
-    answer = compose(index, question, question, query, [hit], (), {})
+    answer = _compose_alone(question, [hit], date(2014, 12, 31))
     assert not answer.abstained and "10,000" in answer.text, answer.text
 
 
 def test_a_sentence_holding_what_is_asked_wins_a_near_tie_and_a_share_needs_a_percentage() -> None:
-    index = SimpleNamespace(store=SimpleNamespace(article_passages=lambda article_id: []))
-    query = SimpleNamespace(latest=date(2012, 12, 31))
     text = ("Valeska Paris, a former Scientologist from Velmora, claims she was held aboard the cruise ship Freewinds "
             "for twelve years. In 2007, Paris left the ship after a confrontation.")
     hit = _hit("p", "Woman says she was held on cruise ship", text, 1.0, 1, "2011-12-02")
     question = "In what year did Valeska Paris leave the cruise ship Freewinds?"
-    answer = compose(index, question, question, query, [hit], (), {})
+    answer = _compose_alone(question, [hit], date(2012, 12, 31))
     assert answer.text.split("[1]")[0].endswith("In 2007, Paris left the ship after a confrontation. "), answer.text
     question = "What share of the vote did Valeska Paris win in Velmora?"
-    answer = compose(index, question, question, query, [hit], (), {})
+    answer = _compose_alone(question, [hit], date(2012, 12, 31))
     assert answer.abstained, answer.text
 
 
