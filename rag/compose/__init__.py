@@ -20,6 +20,7 @@ from rag.compose.free_form import _free_answer
 from rag.compose.render import _related
 from rag.dates import human_date
 from rag.question import analyze, is_true_false
+from rag.reader.base import Reader
 from rag.retrieve import option_hits
 from rag.text import content_terms, stem
 from rag.types import Answer, Hit
@@ -28,10 +29,12 @@ __all__ = ["CHOICE_HITS", "compose"]
 
 
 def compose(index, question: str, search_text: str, query, hits: list[Hit], choices: Sequence[str],  # noqa: ANN001
-            timings: dict[str, float], option_evidence: Sequence[Hit] | None = None) -> Answer:
+            timings: dict[str, float], option_evidence: Sequence[Hit] | None = None,
+            reader: Reader | None = None) -> Answer:
     """The Answer for ``question`` from ``hits`` (best first). ``option_evidence`` is what
     :func:`rag.retrieve.option_hits` found for the offered options, when the caller searched it already (the
-    pipeline does, beside retrieval); it is searched here otherwise."""
+    pipeline does, beside retrieval); it is searched here otherwise. ``reader`` (None: the rules alone) reads
+    the chosen sentences."""
     info = analyze(search_text, tuple(choices))
     base = {"question": question, "search_query": search_text, "timings": timings, "hits": tuple(hits)}
     if not hits:
