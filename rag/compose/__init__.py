@@ -17,7 +17,9 @@ from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_f
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
+from rag.compose.reading import read_sentences
 from rag.compose.render import _related
+from rag.compose.short import short_answer
 from rag.dates import human_date
 from rag.question import analyze, is_true_false
 from rag.reader.base import Reader
@@ -41,7 +43,7 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         empty = index.store.counts()["articles"] == 0
         return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
     if is_true_false(info.choices):
-        return _claim_answer(info.choices, search_text, hits, base)
+        return _picked(_claim_answer(info.choices, search_text, hits, base))
     if info.choices:
         # The options' own words say nothing about which one the question asks for ("North America" in a report
         # of a convention is not evidence about a charger law): the candidates are scored by the question's.
@@ -51,7 +53,7 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         if option_evidence is None:
             option_evidence = option_hits(index, query, info.choices)
         candidates += _option_candidates(info, hits, option_evidence)
-        return _choice_answer(info, candidates, hits, base, index.embedder)
+        return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
     read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
     candidates = score_candidates(info, read)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
@@ -60,4 +62,11 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if _stale(search_text, best, query.latest):
         text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
         return Answer(text=text, abstained=True, related=_related(hits), **base)
-    return _free_answer(info, candidates, best, base)
+    span = read_sentences(reader, search_text, [best])[0].span if reader is not None else None
+    short = short_answer(info, best.text, best.hit.article.published, span)
+    return replace(_free_answer(info, candidates, best, base), short_answer=short)
+
+
+def _picked(answer: Answer) -> Answer:
+    """A choice's Answer with the option picked as its short answer (none when it picks none)."""
+    return replace(answer, short_answer="" if answer.abstained or answer.choice is None else answer.choice)
