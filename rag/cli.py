@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--headline-weight", type=float, metavar="X",
                    help="weight of the headline ranking fused into the lexical list (default 1; 0 = off, an ablation)")
     _reader_options(c)
+    c.add_argument("--compare-no-reader", action="store_true", help="run the set again without the reader, on the "
+                   "same retrieval, and print both columns side by side (the report gets the second as no_reader)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -220,8 +222,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from rag.config import load_settings
-    from rag.evaluate import failure_text, failures, load_questions, report_table, run_eval
+    from rag.config import READER_OFF, load_settings
+    from rag.evaluate import compare_table, failure_text, failures, load_questions, report_table, run_eval
     from rag.pipeline import NewsIndex
 
     questions = load_questions(args.questions)
@@ -245,6 +247,13 @@ def _eval(args: argparse.Namespace) -> int:
     with tqdm(total=len(questions), desc="eval", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
         report = run_eval(index, questions, args.top_k, bar.update)
     print(report_table(report))
+    if args.compare_no_reader:
+        rules = NewsIndex.open(args.index, settings=replace(index.settings, reader=READER_OFF))
+        with tqdm(total=len(questions), desc="eval, no reader", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
+            report["no_reader"] = run_eval(rules, questions, args.top_k, bar.update)
+        reader = index.reader()
+        label = f"reader {reader.name}" if reader is not None else "reader (none loaded)"
+        print("\n" + compare_table({label: report, "no reader": report["no_reader"]}))
     if args.failures:
         print("\nfailures:\n" + failure_text(failures(report, args.failures)))
     if args.report:

@@ -249,6 +249,30 @@ def report_table(report: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+_COMPARED = [
+    ("hits@5", "retrieval", "hits@5"), ("contains", "answer", "contains"), ("lead_contains", "answer", "lead_contains"),
+    ("cited_contains", "answer", "cited_contains"), ("short exact match", "answer", "short_em"),
+    ("short F1", "answer", "short_f1"), ("citation precision", "citations", "precision"),
+    ("abstention recall", "abstention", "recall"), ("false abstention rate", "abstention", "false_abstention_rate"),
+    ("choice accuracy", "choices", "accuracy"), ("latency p50 ms", "latency_ms", "p50"),
+    ("latency p95 ms", "latency_ms", "p95"),
+]
+
+
+def compare_table(reports: dict[str, dict[str, Any]]) -> str:
+    """The headline metrics of several reports of one question set side by side, one column a report (named by
+    the keys of ``reports``, in order): the reader against the rules alone, on the same retrieval."""
+    names = list(reports)
+    width = max(len(label) for label, _, _ in _COMPARED)
+    cols = [max(len(n), 8) for n in names]
+    lines = [f"{'':<{width}}  " + "  ".join(f"{n:>{c}}" for n, c in zip(names, cols, strict=True))]
+    for label, group, key in _COMPARED:
+        values = [reports[n][group][key] for n in names]
+        shown = [f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}" for v in values]
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(shown, cols, strict=True)))
+    return "\n".join(lines)
+
+
 def failures(report: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
     """Questions answered wrongly: no answer string in the prose, a wrong choice, the gold article missed from
     the top 5, or an answer given where the articles cannot answer."""

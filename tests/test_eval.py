@@ -16,6 +16,7 @@ from rag.evaluate import (
     EvalQuestion,
     _report,
     _Tally,
+    compare_table,
     contains,
     exact_match,
     failure_text,
@@ -301,14 +302,14 @@ def test_question_set_is_consistent_with_the_demo_corpus() -> None:
 REPORT_KEYS = {
     "questions": None,
     "retrieval": {"evaluated", "hits@1", "hits@5", "hits@10", "mrr@10"},
-    "answer": {"evaluated", "contains", "lead_contains", "cited_contains"},
+    "answer": {"evaluated", "contains", "lead_contains", "cited_contains", "short_em", "short_f1"},
     "citations": {"precision"},
     "abstention": {"unanswerable", "recall", "false_abstention_rate"},
     "choices": {"evaluated", "accuracy"},
     "latency_ms": {"p50", "p95"},
     "per_question": None,
 }
-ROW_KEYS = {"id", "answer", "cited_doc_ids", "retrieved_doc_ids", "abstained", "choice", "ms"}
+ROW_KEYS = {"id", "short_answer", "answer", "cited_doc_ids", "retrieved_doc_ids", "abstained", "choice", "ms"}
 
 
 def test_cli_eval_writes_the_report(tiny_index, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
@@ -334,6 +335,44 @@ def test_cli_eval_writes_the_report(tiny_index, tmp_path: Path, capsys: pytest.C
     assert all(set(r) >= ROW_KEYS for r in report["per_question"])
     printed = capsys.readouterr().out
     assert "hits@1" in printed and f"report written to {out}" in printed
+    assert "short answers" in printed and "exact match" in printed
+
+
+def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
+        tiny_index, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from fake_reader import FakeReader
+
+    tiny_index.close()
+    # A reader that marks the wrong word: its column must differ from the rules' on the same answers.
+    monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None: FakeReader(("Lavaville",)))
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
+                                     "answers": ["3,000"], "gold_doc_ids": ["t-volcano"]}) + "\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    argv = ["eval", str(questions), "--index", str(tiny_index.dir), "--reader", str(tmp_path / "reader"),
+            "--compare-no-reader", "--report", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["no_reader"]) == set(REPORT_KEYS)
+    assert report["per_question"][0]["short_answer"] == "Lavaville"
+    assert report["no_reader"]["per_question"][0]["short_answer"] == "3,000"
+    assert report["answer"]["short_em"] == 0.0 and report["no_reader"]["answer"]["short_em"] == 1.0
+    assert report["answer"]["contains"] == report["no_reader"]["answer"]["contains"]  # the same answer text
+    printed = capsys.readouterr().out
+    header, *rows = printed[printed.index("reader fake") :].splitlines()
+    assert header.split() == ["reader", "fake", "no", "reader"]
+    short_em = next(r for r in rows if r.startswith("short exact match")).split()
+    assert short_em[-2:] == ["0.000", "1.000"]
+
+
+def test_compare_table_puts_reports_side_by_side() -> None:
+    report, _ = _scripted_run()
+    worse = json.loads(json.dumps(report))
+    worse["answer"]["short_f1"] = 0.25
+    table = compare_table({"with": report, "without": worse}).splitlines()
+    assert table[0].split() == ["with", "without"]
+    assert next(r for r in table if r.startswith("short F1")).split()[-2:] == ["0.667", "0.250"]
+    assert len(table) == 13  # a header and twelve metrics
 
 
 # --- the whole question set through the real pipeline ------------------------------------------------------
