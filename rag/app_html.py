@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,37 +85,84 @@ def _meta(s: Source) -> str:
     return " · ".join(p for p in (s.source, human_date(s.published)) if p) or "no source or date"
 
 
-def _spans(source: Source, sentences: Sequence[str]) -> list[tuple[int, int]]:
-    """Spans of ``source.passage`` to highlight: its highlight and every cited sentence, merged when they
-    overlap or only white space lies between them."""
-    spans = [source.highlight] if source.highlight else []
-    for sentence in sentences:
-        at = source.passage.find(sentence) if sentence else -1
-        if at >= 0:
-            spans.append((at, at + len(sentence)))
+def _merged(spans: Sequence[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """``spans`` of ``text`` sorted and clipped, merged when they overlap or only white space lies between them."""
     merged: list[tuple[int, int]] = []
-    for a, b in sorted((max(0, a), min(len(source.passage), b)) for a, b in spans):
-        if merged and (a <= merged[-1][1] or not source.passage[merged[-1][1]:a].strip()):
+    for a, b in sorted((max(0, a), min(len(text), b)) for a, b in spans):
+        if merged and (a <= merged[-1][1] or not text[merged[-1][1]:a].strip()):
             merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
         elif a < b:
             merged.append((a, b))
     return merged
 
 
-def passage_html(source: Source, sentences: Sequence[str] = ()) -> str:
-    text, out, at = source.passage, [], 0
-    for a, b in _spans(source, list(sentences)):
-        out += [escape(text[at:a]), f"<mark>{escape(text[a:b])}</mark>"]
-        at = b
-    out.append(escape(text[at:]))
+def _spans(source: Source, sentences: Sequence[str]) -> list[tuple[int, int]]:
+    """Spans of ``source.passage`` to highlight: its highlight and every cited sentence, merged."""
+    spans = [source.highlight] if source.highlight else []
+    for sentence in sentences:
+        at = source.passage.find(sentence) if sentence else -1
+        if at >= 0:
+            spans.append((at, at + len(sentence)))
+    return _merged(spans, source.passage)
+
+
+def _marked(text: str, spans: Sequence[tuple[int, int]], labels: dict[int, str] | None = None) -> str:
+    """``text`` escaped, with ``spans`` (merged, not overlapping) in <mark> and each label's HTML at its offset."""
+    labels = labels or {}
+    cuts = sorted({0, len(text), *labels, *(p for span in spans for p in span)})
+    out = []
+    for a, b in pairwise(cuts):
+        piece = escape(text[a:b])
+        out += [labels.get(a, ""), f"<mark>{piece}</mark>" if any(s <= a and b <= e for s, e in spans) else piece]
     return "".join(out).replace("\n", "<br>")
+
+
+def passage_html(source: Source, sentences: Sequence[str] = ()) -> str:
+    return _marked(source.passage, _spans(source, list(sentences)))
+
+
+@dataclass
+class _Excerpt:
+    """What one block of a card shows: passages of one article joined where they overlap, and where each starts."""
+
+    text: str
+    starts: list[tuple[Source, int]]
+
+
+def _continues_at(a: str, b: str, least: int = 30) -> int | None:
+    """Where ``b`` starts in ``a`` when it lies inside ``a`` or opens with at least ``least`` of a's last
+    characters (neighbouring passages of an article share a sentence); None when they do not overlap."""
+    if b in a:
+        return a.index(b)
+    for at in range(max(0, len(a) - len(b)), len(a) - least + 1):
+        if b.startswith(a[at:]):
+            return at
+    return None
+
+
+def _excerpts(sources: Sequence[Source]) -> list[_Excerpt]:
+    """The passages of one article as blocks to show, overlapping ones joined, so no sentence shows twice."""
+    out: list[_Excerpt] = []
+    for s in sources:
+        for ex in out:
+            if (at := _continues_at(ex.text, s.passage)) is not None:
+                ex.text, ex.starts = ex.text[:at] + s.passage + ex.text[at + len(s.passage):], [*ex.starts, (s, at)]
+                break
+            if (at := _continues_at(s.passage, ex.text)) is not None:
+                ex.text = s.passage[:at] + ex.text + s.passage[at + len(ex.text):]
+                ex.starts = [(s, 0), *((o, p + at) for o, p in ex.starts)]
+                break
+        else:
+            out.append(_Excerpt(s.passage, [(s, 0)]))
+    return out
 
 
 def article_card(sources: Sequence[Source], prefix: str, cited: dict[int, Sequence[str]] | None = None,
                  open_: bool = True) -> str:
     """One card for the passages of one article: its markers, title (linking to the original when it has an
-    http(s) url), source and date, then each passage with its cited sentences highlighted. The card's id is
-    ``{prefix}-{first marker}``; each further passage carries the id of its own marker, so every [n] has a target."""
+    http(s) url), source and date, then its passages (joined where they overlap) with the cited sentences
+    highlighted. The card's id is ``{prefix}-{first marker}``; when several markers cite the article, each
+    passage opens with its marker, which carries that marker's id, so every [n] has a target."""
     first, cited = sources[0], cited or {}
     url = safe_url(first.url)
     link = (f'<a class="nr-original" href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">'
@@ -121,15 +170,20 @@ def article_card(sources: Sequence[Source], prefix: str, cited: dict[int, Sequen
     copies = (f'<div class="nr-copies">also published as {escape(", ".join(first.copies))}</div>'
               if first.copies else "")
     markers = "".join(f'<span class="nr-marker">{s.marker}</span>' for s in sources)
-    passages = "".join(
-        (f'<p class="nr-passage" id="{prefix}-{s.marker}">' if i else '<p class="nr-passage">')
-        + (f'<span class="nr-passage-marker">[{s.marker}]</span> ' if len(sources) > 1 else "")
-        + f"{passage_html(s, cited.get(s.marker, ()))}</p>" for i, s in enumerate(sources))
+    passages = []
+    for ex in _excerpts(sources):
+        spans = _merged([(a + at, b + at) for s, at in ex.starts for a, b in _spans(s, cited.get(s.marker, ()))],
+                        ex.text)
+        labels: dict[int, str] = {}
+        for s, at in ex.starts if len(sources) > 1 else ():
+            anchor = f' id="{prefix}-{s.marker}"' if s is not first else ""
+            labels[at] = labels.get(at, "") + f'<span class="nr-passage-marker"{anchor}>[{s.marker}]</span>'
+        passages.append(f'<p class="nr-passage">{_marked(ex.text, spans, labels)}</p>')
     summary = "passage" if len(sources) == 1 else counted(len(sources), "passage")
     return (f'<article class="nr-card" id="{prefix}-{first.marker}"><div class="nr-card-head">'
             f'<span class="nr-markers">{markers}</span><div><div class="nr-title">{escape(first.title or "(untitled)")}'
             f'</div><div class="nr-meta">{escape(_meta(first))}{" · " + link if link else ""}</div></div></div>{copies}'
-            f'<details{" open" if open_ else ""}><summary>{summary}</summary>{passages}</details></article>')
+            f'<details{" open" if open_ else ""}><summary>{summary}</summary>{"".join(passages)}</details></article>')
 
 
 def turn_sources(answer: Answer, turn: int, latest: bool) -> str:

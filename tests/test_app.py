@@ -115,6 +115,23 @@ def test_two_markers_citing_one_article_make_one_card() -> None:
     assert chat.count("<li>") == 2 and chat.count(">Title<") == 0 and chat.count("Title") == 1
 
 
+def test_overlapping_passages_of_one_article_show_as_one_text() -> None:
+    """Neighbouring passages share a sentence: the card shows it once, each marker where its passage starts."""
+    # [1] cites the later passage, [2] the earlier one: the text reads in article order all the same.
+    later = _source(1, passage="Crowds walked across it on the first day. Tolls start next year.", highlight=None)
+    lead = _source(2, passage="The bridge opened in May. Crowds walked across it on the first day.", passage_id=6,
+                   highlight=None)
+    answer = Answer(question="q", text="Tolls [1]. Opened [2].", sources=(later, lead),
+                    citations=(Citation(1, "a1", 7, "Tolls start next year."),
+                               Citation(2, "a1", 6, "The bridge opened in May.")))
+    html = app_html.sources_panel([(1, answer)])
+    assert html.count('<p class="nr-passage">') == 1 and html.count("Crowds walked") == 1
+    assert ('<p class="nr-passage"><span class="nr-passage-marker" id="src-1-2">[2]</span><mark>The bridge opened in '
+            'May.</mark> <span class="nr-passage-marker">[1]</span>Crowds walked across it on the first day. '
+            '<mark>Tolls start next year.</mark></p>') in html
+    assert html.count('id="src-1-1"') == 1 and 'class="nr-card" id="src-1-1"' in html
+
+
 def test_words_about_the_sources_hold_in_either_layout() -> None:
     """The sources sit beside the chat on a desktop and under it on a phone: the words name the panel instead."""
     from rag import templates
