@@ -60,12 +60,12 @@ def stats_text(stats: dict[str, Any]) -> str:
     more = f" and {len(sources) - 8} more" if len(sources) > 8 else ""
     rows = [
         ("directory", shown_path(stats["index_dir"])),
-        ("articles", f"{stats['articles']:,} in {stats['story_groups']:,} stories"),
+        ("articles", f"{stats['articles']:,} in {counted(stats['story_groups'], 'story', 'stories')}"),
         ("passages", f"{stats['passages']:,} ({stats['dense_passages']:,} with a dense vector)"),
         ("sources", (shown + more) or "-"),
         ("published", f"{human_date(stats['first_published']) or '-'} to {human_date(stats['last_published']) or '-'}"),
         ("model", f"{stats['model']} ({stats['dim']} dimensions)" if stats.get("dim") else stats["model"]),
-        ("vector index", f"{stats['index_type'] or '-'}, {stats['vectors']:,} vectors"),
+        ("vector index", f"{stats['index_type'] or '-'}, {counted(stats['vectors'], 'vector')}"),
         ("size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB"),
     ]
     return "\n".join(f"{k:>13}  {v}" for k, v in rows)

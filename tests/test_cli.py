@@ -54,6 +54,8 @@ def test_one_article_reads_in_the_singular(tmp_path: Path, capsys: pytest.Captur
     passages = json.loads(run(capsys, "stats", "--index", str(tmp_path / "index"), "--json")[1])["passages"]
     assert f"), {passages} passage{'' if passages == 1 else 's'}, " in out
     assert "1 articles" not in out and " 1 passages" not in out
+    code, out, _ = run(capsys, "stats", "--index", str(tmp_path / "index"))
+    assert code == 0 and "1 in 1 story\n" in out and ", 1 vector\n" in out
 
 
 def test_skipped_inputs_say_what_went_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
