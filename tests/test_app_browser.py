@@ -314,6 +314,22 @@ def test_the_page_follows_the_index(browser, real_embedder, tmp_path: Path) -> N
         index.close()
 
 
+def test_two_markers_of_one_article_share_its_card(browser, demo_index) -> None:  # noqa: ANN001
+    """The demo's Hajj answer cites two passages of one article: one card, and [2] leads into it."""
+    with running_app(demo_index) as url:
+        tab = open_tab(browser, url, WIDE)
+        page = tab.page
+        ask(tab, "How many people died in the Hajj stampede?", 1)
+        cards = page.locator('#sources .nr-turn[id="turn-1"] > .nr-card')
+        assert cards.count() == 1
+        assert cards.locator(".nr-markers").inner_text().split() == ["1", "2"]
+        assert page.locator("#chat ul.nr-cites li").count() == 1
+        page.evaluate("document.querySelectorAll('#sources details').forEach(d => d.open = false)")
+        page.locator("#chat .nr-answer a.cite", has_text="[2]").click()
+        page.locator('#sources [id="src-1-2"]').wait_for(state="visible")
+        assert "nr-flash" in cards.get_attribute("class")
+        assert tab.errors == []
+
 def test_screenshot_script_shoots_the_app(demo_index_dir: Path, tmp_path: Path) -> None:
     """tests/screenshot.py, as the docs run it, makes a real picture of the answered page."""
     import shutil
