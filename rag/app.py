@@ -1,8 +1,10 @@
-"""The Gradio chat app around one NewsIndex, loaded once at start-up.
+"""The Gradio chat app around one NewsIndex, opened once at start-up.
 
 ``build_app(index)`` gives the page (chat, sources panel, filters, index panel) and a named API endpoint
-``/ask``; ``serve(index_dir, host, port)`` opens or builds the index and runs it. Library errors (RagError) are
-shown as messages in the page, never as tracebacks.
+``/ask``; ``serve(index_dir, host, port)`` opens or builds the index and runs it. What the page says about the
+index (the header, the index panel, the source filter's choices, the examples) is read from the index on every
+page load and after every add, so it follows articles added here or by another process. Library errors
+(RagError) are shown as messages in the page, never as tracebacks.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rag import app_html  # noqa: E402
 from rag.dates import parse_date  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.ingest.url import is_url  # noqa: E402
+from rag.render import shown_path  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ def open_or_build(index_dir: str | Path | None):  # noqa: ANN201 - NewsIndex
 
     settings = load_settings(index_dir)
     if not (Path(settings.index_dir) / DB_NAME).exists():
-        log.warning("no index at %s yet: ingesting the bundled demo corpus", settings.index_dir)
+        log.warning("no index in %s yet: building it from the bundled demo corpus", shown_path(settings.index_dir))
         index = NewsIndex.open(settings.index_dir, create=True)
         index.ingest(demo_inputs())
         return index
@@ -160,8 +163,16 @@ class Handlers:
     def examples(self) -> list[list[str]]:
         return [[q] for q in example_questions(self.index)] if self.index is not None else []
 
+    def header_html(self) -> str:
+        return app_html.header_html(self.stats(), self.problem)
+
+    def page_state(self) -> tuple[str, str, gr.Dropdown, gr.Dataset]:
+        """What the page shows of the index, read now: (header, index panel, source choices, examples)."""
+        return (self.header_html(), self.panel_html(), gr.Dropdown(choices=self.source_names()),
+                gr.Dataset(samples=self.examples() or [["What happened?"]]))
+
     def add(self, files: list[str] | None, url_text: str, progress: gr.Progress | None = None) -> tuple:
-        """Ingest event: (status, index panel, source choices, examples, cleared files, cleared urls)."""
+        """Ingest event: (status, header, index panel, source choices, examples, cleared files, cleared urls)."""
         self._check()
         typed = [u.strip() for u in (url_text or "").split() if u.strip()]
         # The box takes web addresses only: a path typed there would make the server read and index its own files.
@@ -197,8 +208,7 @@ class Handlers:
         status = app_html.ingest_status(totals, problems, len(typed) + len(files or []), time.perf_counter() - start)
         if problems and not totals["added"] + totals["replaced"]:
             gr.Warning("nothing was added: see the messages under the upload box", title="Nothing added")
-        return (status, self.panel_html(), gr.Dropdown(choices=self.source_names()),
-                gr.Dataset(samples=self.examples()), None, "")
+        return (status, *self.page_state(), None, "")
 
 
 def allow_private_urls() -> bool:
@@ -256,7 +266,7 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
     h = Handlers(index, problem)
     with NewsApp(title="newsrag · answers from the news", analytics_enabled=False) as demo:
         turns = gr.State([])
-        gr.HTML(app_html.header_html(h.stats(), problem), elem_id="nr-header", js_on_load=None)
+        header = gr.HTML(h.header_html(), elem_id="nr-header", js_on_load=None)
         with gr.Row(equal_height=False, elem_id="nr-main"):
             with gr.Column(scale=3, min_width=320):
                 chat = gr.Chatbot(label="Chat", show_label=False, height=440, elem_id="chat", latex_delimiters=[],
@@ -269,16 +279,19 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
                     clear = gr.Button("Clear", variant="secondary", scale=1, min_width=64, elem_id="clear")
                 examples = gr.Examples(examples=h.examples() or [["What happened?"]], inputs=[question],
                                        label="Examples from the indexed articles", examples_per_page=6)
-                with gr.Accordion("Filters: date and source", open=False, elem_id="nr-filters"), gr.Row():
+                with gr.Accordion(app_html.FILTERS_LABEL, open=False, elem_id="nr-filters") as filters, gr.Row():
                     as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (today)", elem_id="as-of",
                                        info="later articles are ignored", min_width=140)
                     since = gr.Textbox(label="Published from", placeholder="YYYY-MM-DD", elem_id="since",
                                        info="on or after", min_width=140)
                     until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD", elem_id="until",
                                        info="on or before", min_width=140)
+                    # Gradio's Dropdown takes no placeholder: app.js writes ALL_SOURCES into its empty input.
                     sources = gr.Dropdown(choices=h.source_names(), multiselect=True, label="Sources", value=[],
-                                          info="all when empty", elem_id="source-filter", min_width=180)
+                                          info="pick one or more", elem_id="source-filter", min_width=180)
             with gr.Column(scale=2, min_width=300):
+                gr.HTML(f'<h2 class="nr-panel-title">{app_html.SOURCES_HEADING}</h2>', elem_id="nr-sources-title",
+                        js_on_load=None)
                 panel = gr.HTML(app_html.sources_panel([]), elem_id="sources", js_on_load=None)
         with gr.Accordion("Index: what the answers come from, and adding articles", open=False,
                           elem_id="nr-index"), gr.Row(equal_height=False):
@@ -300,9 +313,16 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
                     api_visibility="private", queue=False)
         chat.clear(lambda: ([], app_html.sources_panel([])), None, [turns, panel], api_visibility="private",
                    queue=False)
-        add.click(lambda f, u, progress=gr.Progress(): h.add(f, u, progress), [files, urls],  # noqa: B008
-                  [status, stats, sources, examples.dataset, files, urls], api_visibility="private",
-                  concurrency_limit=1, concurrency_id="index-write", show_progress_on=[files])
+        # A new add starts with an empty status (app.js also closes the last add's message boxes).
+        add.click(lambda: "", None, status, api_visibility="private", queue=False).then(
+            lambda f, u, progress=gr.Progress(): h.add(f, u, progress), [files, urls],  # noqa: B008
+            [status, header, stats, sources, examples.dataset, files, urls], api_visibility="private",
+            concurrency_limit=1, concurrency_id="index-write", show_progress_on=[files])
+        gr.on([as_of.change, since.change, until.change, sources.change],
+              lambda *values: gr.Accordion(label=app_html.filters_label(*values)), [as_of, since, until, sources],
+              filters, api_visibility="private", queue=False, show_progress="hidden")
+        demo.load(h.page_state, None, [header, stats, sources, examples.dataset], api_visibility="private",
+                  queue=False, show_progress="hidden")
         gr.api(h.api_ask, api_name="ask")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
 

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
 from rag.dates import human_date
+from rag.render import counted
 from rag.types import Answer, Source
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+# Where the sources sit depends on the width (beside the chat on a desktop, under it on a phone), so the words
+# name the panel's heading instead of a direction.
+SOURCES_HEADING = "Sources"
 CHAT_PLACEHOLDER = ("**Ask about the news in the index.** Each answer cites the passages it comes from: click a "
-                    "number like [1] to read the passage, highlighted, beside the chat.")
+                    f"number like [1] to read the passage, highlighted, under {SOURCES_HEADING}.")
+FILTERS_LABEL = "Filters: date and source"
 
 
 def safe_url(url: str) -> str:
@@ -30,8 +37,13 @@ def safe_url(url: str) -> str:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
 
 
+def card_prefix(turn: int) -> str:
+    return f"src-{turn}"
+
+
 def card_id(turn: int, marker: int) -> str:
-    return f"src-{turn}-{marker}"
+    """The id that citation [marker] of answer ``turn`` links to: its article's card, or its passage there."""
+    return f"{card_prefix(turn)}-{marker}"
 
 
 def _cite(turn: int, marker: int) -> str:
@@ -55,65 +67,136 @@ def chat_message(answer: Answer, turn: int) -> str:
     if answer.search_query and answer.search_query != answer.question:
         parts.append(f'<div class="nr-searched">searched for: {escape(answer.search_query)}</div>')
     if answer.sources:
-        rows = "".join(f'<li>{_cite(turn, s.marker)} {escape(s.title or "(untitled)")}'
-                       f'<span class="nr-meta"> · {escape(_meta(s))}</span></li>' for s in answer.sources)
+        rows = "".join(f'<li>{"".join(_cite(turn, s.marker) for s in group)} {escape(group[0].title or "(untitled)")}'
+                       f'<span class="nr-meta"> · {escape(_meta(group[0]))}</span></li>'
+                       for group in by_article(answer.sources))
         parts.append(f'<ul class="nr-cites">{rows}</ul>')
     return "".join(parts)
+
+
+def by_article(sources: Sequence[Source]) -> list[list[Source]]:
+    """``sources`` grouped by article, in order of each article's first marker: two markers citing two passages
+    of one article make one card."""
+    groups: dict[str, list[Source]] = {}
+    for s in sources:
+        groups.setdefault(s.article_id, []).append(s)
+    return list(groups.values())
 
 
 def _meta(s: Source) -> str:
     return " · ".join(p for p in (s.source, human_date(s.published)) if p) or "no source or date"
 
 
-def _spans(source: Source, sentences: Sequence[str]) -> list[tuple[int, int]]:
-    """Spans of ``source.passage`` to highlight: its highlight and every cited sentence, merged when they
-    overlap or only white space lies between them."""
-    spans = [source.highlight] if source.highlight else []
-    for sentence in sentences:
-        at = source.passage.find(sentence) if sentence else -1
-        if at >= 0:
-            spans.append((at, at + len(sentence)))
+def _merged(spans: Sequence[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """``spans`` of ``text`` sorted and clipped, merged when they overlap or only white space lies between them."""
     merged: list[tuple[int, int]] = []
-    for a, b in sorted((max(0, a), min(len(source.passage), b)) for a, b in spans):
-        if merged and (a <= merged[-1][1] or not source.passage[merged[-1][1]:a].strip()):
+    for a, b in sorted((max(0, a), min(len(text), b)) for a, b in spans):
+        if merged and (a <= merged[-1][1] or not text[merged[-1][1]:a].strip()):
             merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
         elif a < b:
             merged.append((a, b))
     return merged
 
 
-def passage_html(source: Source, sentences: Sequence[str] = ()) -> str:
-    text, out, at = source.passage, [], 0
-    for a, b in _spans(source, list(sentences)):
-        out += [escape(text[at:a]), f"<mark>{escape(text[a:b])}</mark>"]
-        at = b
-    out.append(escape(text[at:]))
+def _spans(source: Source, sentences: Sequence[str]) -> list[tuple[int, int]]:
+    """Spans of ``source.passage`` to highlight: its highlight and every cited sentence, merged."""
+    spans = [source.highlight] if source.highlight else []
+    for sentence in sentences:
+        at = source.passage.find(sentence) if sentence else -1
+        if at >= 0:
+            spans.append((at, at + len(sentence)))
+    return _merged(spans, source.passage)
+
+
+def _marked(text: str, spans: Sequence[tuple[int, int]], labels: dict[int, str] | None = None) -> str:
+    """``text`` escaped, with ``spans`` (merged, not overlapping) in <mark> and each label's HTML at its offset."""
+    labels = labels or {}
+    cuts = sorted({0, len(text), *labels, *(p for span in spans for p in span)})
+    out = []
+    for a, b in pairwise(cuts):
+        piece = escape(text[a:b])
+        out += [labels.get(a, ""), f"<mark>{piece}</mark>" if any(s <= a and b <= e for s, e in spans) else piece]
     return "".join(out).replace("\n", "<br>")
 
 
-def source_card(source: Source, card: str, sentences: Sequence[str] = (), open_: bool = True) -> str:
-    """One cited passage: marker, title (linking to the original when it has an http(s) url), source, date."""
-    title = escape(source.title or "(untitled)")
-    url = safe_url(source.url)
+def passage_html(source: Source, sentences: Sequence[str] = ()) -> str:
+    return _marked(source.passage, _spans(source, list(sentences)))
+
+
+@dataclass
+class _Excerpt:
+    """What one block of a card shows: passages of one article joined where they overlap, and where each starts."""
+
+    text: str
+    starts: list[tuple[Source, int]]
+
+
+def _continues_at(a: str, b: str, least: int = 30) -> int | None:
+    """Where ``b`` starts in ``a`` when it lies inside ``a`` or opens with at least ``least`` of a's last
+    characters (neighbouring passages of an article share a sentence); None when they do not overlap."""
+    if b in a:
+        return a.index(b)
+    for at in range(max(0, len(a) - len(b)), len(a) - least + 1):
+        if b.startswith(a[at:]):
+            return at
+    return None
+
+
+def _excerpts(sources: Sequence[Source]) -> list[_Excerpt]:
+    """The passages of one article as blocks to show, overlapping ones joined, so no sentence shows twice."""
+    out: list[_Excerpt] = []
+    for s in sources:
+        for ex in out:
+            if (at := _continues_at(ex.text, s.passage)) is not None:
+                ex.text, ex.starts = ex.text[:at] + s.passage + ex.text[at + len(s.passage):], [*ex.starts, (s, at)]
+                break
+            if (at := _continues_at(s.passage, ex.text)) is not None:
+                ex.text = s.passage[:at] + ex.text + s.passage[at + len(ex.text):]
+                ex.starts = [(s, 0), *((o, p + at) for o, p in ex.starts)]
+                break
+        else:
+            out.append(_Excerpt(s.passage, [(s, 0)]))
+    return out
+
+
+def article_card(sources: Sequence[Source], prefix: str, cited: dict[int, Sequence[str]] | None = None,
+                 open_: bool = True) -> str:
+    """One card for the passages of one article: its markers, title (linking to the original when it has an
+    http(s) url), source and date, then its passages (joined where they overlap) with the cited sentences
+    highlighted. The card's id is ``{prefix}-{first marker}``; when several markers cite the article, each
+    passage opens with its marker, which carries that marker's id, so every [n] has a target."""
+    first, cited = sources[0], cited or {}
+    url = safe_url(first.url)
     link = (f'<a class="nr-original" href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">'
             f'original article ↗</a>') if url else ""
-    copies = (f'<div class="nr-copies">also published as {escape(", ".join(source.copies))}</div>'
-              if source.copies else "")
-    return (f'<article class="nr-card" id="{card}"><div class="nr-card-head"><span class="nr-marker">{source.marker}'
-            f'</span><div><div class="nr-title">{title}</div><div class="nr-meta">{escape(_meta(source))}'
-            f'{" · " + link if link else ""}</div></div></div>{copies}'
-            f'<details{" open" if open_ else ""}><summary>passage</summary>'
-            f'<p class="nr-passage">{passage_html(source, sentences)}</p></details></article>')
+    copies = (f'<div class="nr-copies">also published as {escape(", ".join(first.copies))}</div>'
+              if first.copies else "")
+    markers = "".join(f'<span class="nr-marker">{s.marker}</span>' for s in sources)
+    passages = []
+    for ex in _excerpts(sources):
+        spans = _merged([(a + at, b + at) for s, at in ex.starts for a, b in _spans(s, cited.get(s.marker, ()))],
+                        ex.text)
+        labels: dict[int, str] = {}
+        for s, at in ex.starts if len(sources) > 1 else ():
+            anchor = f' id="{prefix}-{s.marker}"' if s is not first else ""
+            labels[at] = labels.get(at, "") + f'<span class="nr-passage-marker"{anchor}>[{s.marker}]</span>'
+        passages.append(f'<p class="nr-passage">{_marked(ex.text, spans, labels)}</p>')
+    summary = "passage" if len(sources) == 1 else counted(len(sources), "passage")
+    return (f'<article class="nr-card" id="{prefix}-{first.marker}"><div class="nr-card-head">'
+            f'<span class="nr-markers">{markers}</span><div><div class="nr-title">{escape(first.title or "(untitled)")}'
+            f'</div><div class="nr-meta">{escape(_meta(first))}{" · " + link if link else ""}</div></div></div>{copies}'
+            f'<details{" open" if open_ else ""}><summary>{summary}</summary>{"".join(passages)}</details></article>')
 
 
 def turn_sources(answer: Answer, turn: int, latest: bool) -> str:
-    """The source cards of one answer; the latest answer's are open, earlier ones fold under their question."""
+    """The source cards of one answer, one per article; the latest answer's are open, earlier ones fold under
+    their question."""
     cited: dict[int, list[str]] = {}
     for c in answer.citations:
         cited.setdefault(c.marker, []).append(c.sentence)
-    cards = "".join(source_card(s, card_id(turn, s.marker), cited.get(s.marker, []), latest) for s in answer.sources)
+    cards = "".join(article_card(group, card_prefix(turn), cited, latest) for group in by_article(answer.sources))
     if answer.related:
-        related = "".join(source_card(s, f"rel-{turn}-{s.marker}", [], False) for s in answer.related)
+        related = "".join(article_card(group, f"rel-{turn}", {}, False) for group in by_article(answer.related))
         cards += f'<div class="nr-related"><div class="nr-label">related reading</div>{related}</div>'
     if not cards:
         cards = '<p class="nr-empty">No passage supports an answer to this question.</p>'
@@ -155,8 +238,8 @@ def header_html(stats: dict[str, Any], problem: str = "") -> str:
         line = problem_html(problem)
     else:
         first, last = human_date(stats.get("first_published")), human_date(stats.get("last_published"))
-        span = f", published {first} to {last}" if first and last else ""
-        line = (f'<p class="nr-sub">Answers with citations from {stats.get("articles", 0):,} news articles'
+        span = (f", published {first}" + (f" to {last}" if last != first else "")) if first and last else ""
+        line = (f'<p class="nr-sub">Answers with citations from {counted(stats.get("articles", 0), "news article")}'
                 f"{escape(span)}. Everything runs on this machine.</p>")
     return f'<div class="nr-head"><h1>newsrag</h1>{line}</div>'
 
@@ -164,12 +247,12 @@ def header_html(stats: dict[str, Any], problem: str = "") -> str:
 def ingest_status(totals: dict[str, int], problems: Sequence[str], inputs: int, seconds: float) -> str:
     """What an upload did: counts, then each problem on its own line."""
     added, replaced, unchanged = totals["added"], totals["replaced"], totals["unchanged"]
-    parts = [f"{_count(added, 'article')} added"]
+    parts = [f"{counted(added, 'article')} added"]
     if replaced:
         parts.append(f"{replaced:,} updated")
     if unchanged:
         parts.append(f"{unchanged:,} already indexed")
-    line = (f"{', '.join(parts)} ({_count(totals['passages'], 'passage')}) from {_count(inputs, 'input')} "
+    line = (f"{', '.join(parts)} ({counted(totals['passages'], 'passage')}) from {counted(inputs, 'input')} "
             f"in {seconds:.1f} s.")
     cls = "nr-status" if added + replaced + unchanged else "nr-status nr-problem"
     items = "".join(f"<li>{escape(p)}</li>" for p in problems[:20])
@@ -177,5 +260,7 @@ def ingest_status(totals: dict[str, int], problems: Sequence[str], inputs: int, 
     return f'<div class="{cls}">{escape(line)}' + (f"<ul>{items}{more}</ul>" if items else "") + "</div>"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def filters_label(as_of: str | None, since: str | None, until: str | None, sources: Sequence[str] | None) -> str:
+    """The Filters panel's title, saying how many filters are set, so that a folded panel does not hide them."""
+    active = sum(1 for v in (as_of, since, until) if v and str(v).strip()) + (1 if sources else 0)
+    return f"{FILTERS_LABEL} ({active} active)" if active else FILTERS_LABEL

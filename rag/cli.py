@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.render import counted
 
 EPILOG = """examples:
   newsrag ingest articles.jsonl feeds/ https://example.org/rss.xml
@@ -176,15 +177,22 @@ def _ingest(args: argparse.Namespace) -> int:
     for problem in report.problems:
         label = "skipped" if problem.skipped else "warning"
         print(f"newsrag: {label}: {problem}", file=sys.stderr)
-    s = report.seconds
-    print(f"added {report.added} articles ({report.replaced} replaced, {report.unchanged} already indexed, "
-          f"{report.duplicates} duplicates skipped, {report.near_duplicates} near-duplicates grouped), "
-          f"{report.passages} passages, {report.embedded} embedded ({report.cache_hits} from cache) "
-          f"in {s['total']:.1f} s (parse {s['parse']:.1f}, split {s['split']:.1f}, embed {s['embed']:.1f}, "
-          f"write {s['write']:.1f})")
+    print(ingest_summary(report))
     if report.failed:
-        print(f"newsrag: {report.failed} input(s) could not be ingested; the rest went in", file=sys.stderr)
+        went_in = report.added + report.replaced
+        rest = f"{counted(went_in, 'article')} went in" if went_in else "nothing new went in"
+        print(f"newsrag: {counted(report.failed, 'input')} skipped (see above); {rest}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def ingest_summary(report) -> str:  # noqa: ANN001 - an IngestReport, imported lazily
+    """The one-line summary of an ingest: counts, then where the time went."""
+    s = report.seconds
+    return (f"added {counted(report.added, 'article')} ({report.replaced:,} replaced, {report.unchanged:,} already "
+            f"indexed, {counted(report.duplicates, 'duplicate')} skipped, {counted(report.near_duplicates, 'near-duplicate')}"
+            f" grouped), {counted(report.passages, 'passage')}, {report.embedded:,} embedded ({report.cache_hits:,} "
+            f"from cache) in {s['total']:.1f} s (parse {s['parse']:.1f}, split {s['split']:.1f}, "
+            f"embed {s['embed']:.1f}, write {s['write']:.1f})")
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -213,7 +221,7 @@ def _remove(args: argparse.Namespace) -> int:
         raise RagError("say what to remove: --id, --url, --source, --since and/or --until")
     removed = _open(args).remove(article_ids=args.ids, urls=args.urls, sources=args.sources, since=args.since,
                                  until=args.until)
-    print(f"removed {len(removed)} article(s)" + (f": {', '.join(removed[:20])}" if removed else ""))
+    print(f"removed {counted(len(removed), 'article')}" + (f": {', '.join(removed[:20])}" if removed else ""))
     return 0
 
 
@@ -242,8 +250,8 @@ def _eval(args: argparse.Namespace) -> int:
     index = NewsIndex.open(args.index, create=bool(args.corpus), settings=replace(settings, retrieve=retrieve))
     if args.corpus:
         report = index.ingest(args.corpus)
-        print(f"corpus: {report.added} added, {report.unchanged} already indexed, {report.embedded} passages embedded",
-              file=sys.stderr)
+        print(f"corpus: {report.added:,} added, {report.unchanged:,} already indexed, "
+              f"{counted(report.embedded, 'passage')} embedded", file=sys.stderr)
     with tqdm(total=len(questions), desc="eval", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
         report = run_eval(index, questions, args.top_k, bar.update)
     print(report_table(report))

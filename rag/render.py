@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from rag.dates import human_date
 from rag.types import Answer, Source
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, plural unless n is 1: '1 article', '2 articles', '1,200 passages'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def shown_path(path: str | Path) -> str:
+    """A directory as a user would type it: './index' for a relative path, else the path as it is."""
+    text = str(path)
+    return text if Path(text).is_absolute() or text.startswith(".") else f"./{text}"
 
 
 def source_line(s: Source) -> str:
@@ -48,13 +60,13 @@ def stats_text(stats: dict[str, Any]) -> str:
     shown = ", ".join(f"{k} ({v})" for k, v in list(sources.items())[:8])
     more = f" and {len(sources) - 8} more" if len(sources) > 8 else ""
     rows = [
-        ("index", stats["index_dir"]),
-        ("articles", f"{stats['articles']:,} in {stats['story_groups']:,} stories"),
+        ("directory", shown_path(stats["index_dir"])),
+        ("articles", f"{stats['articles']:,} in {counted(stats['story_groups'], 'story', 'stories')}"),
         ("passages", f"{stats['passages']:,} ({stats['dense_passages']:,} with a dense vector)"),
         ("sources", (shown + more) or "-"),
         ("published", f"{human_date(stats['first_published']) or '-'} to {human_date(stats['last_published']) or '-'}"),
         ("model", f"{stats['model']} ({stats['dim']} dimensions)" if stats.get("dim") else stats["model"]),
-        ("vector index", f"{stats['index_type'] or '-'}, {stats['vectors']:,} vectors"),
+        ("vector index", f"{stats['index_type'] or '-'}, {counted(stats['vectors'], 'vector')}"),
         ("size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB"),
     ]
     return "\n".join(f"{k:>13}  {v}" for k, v in rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 NOT_FOUND = "The indexed articles do not answer this question."
 NOT_RECENT = (" The question is about the news of its days, and the articles that come closest were published more than a "
               "month before {day} (\"As of\" in the app, --as-of on the command line, asks as of an earlier day).")
-NOT_FOUND_RELATED = " The closest passages are listed below as related reading."
+NOT_FOUND_RELATED = " The closest passages are given as related reading."
 NO_ARTICLES = "The index has no articles yet: add some with `newsrag ingest` or the upload box."
 CHOICE = "{choice}. {evidence}"
 NO_CHOICE = "None of the options ({options}) is supported by the indexed articles."

@@ -35,6 +35,11 @@ def running_app(index) -> Iterator[str]:  # noqa: ANN001
         demo.close()
 
 
+def launch(playwright):  # noqa: ANN001, ANN201 - Playwright's objects
+    """Debian's chromium, headless, with nothing but this machine reachable."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
 @contextmanager
 def chromium() -> Iterator:
     """A headless chromium; skips the calling test when Playwright or chromium is not installed."""
@@ -44,7 +49,7 @@ def chromium() -> Iterator:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (`bash .ci/run` does)")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         try:
             yield browser
         finally:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,7 +20,7 @@ from browser_support import free_port, running_app
 from conftest import ROOT, SEED
 
 from rag import app_html
-from rag.app import Handlers, _text_of, build_app, example_questions
+from rag.app import Handlers, _text_of, build_app, example_questions, open_or_build
 from rag.types import Answer, Citation, Source
 
 SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
@@ -80,11 +82,11 @@ def test_passage_highlights_the_cited_sentences_merged() -> None:
 
 
 def test_source_card_links_only_safe_urls() -> None:
-    good = app_html.source_card(_source(), "src-1-1")
+    good = app_html.article_card([_source()], "src-1")
     assert 'href="https://example.org/a"' in good and 'rel="noopener noreferrer nofollow"' in good
-    bad = app_html.source_card(_source(url="javascript:alert(1)"), "src-1-1")
+    bad = app_html.article_card([_source(url="javascript:alert(1)")], "src-1")
     assert "javascript" not in bad and "<a " not in bad
-    quoted = app_html.source_card(_source(url='https://example.org/"><script>x</script>'), "src-1-1")
+    quoted = app_html.article_card([_source(url='https://example.org/"><script>x</script>')], "src-1")
     assert "<script>" not in quoted and "&quot;&gt;&lt;script&gt;" in quoted
     assert "14 December 2019" in good and "Wire" in good
 
@@ -100,6 +102,65 @@ def test_sources_panel_lists_newest_turn_first_and_open() -> None:
     assert 'id="src-1-1"' in html and "<mark>Second sentence.</mark>" in html
     assert "No passage supports" in html
     assert "Ask a question" in app_html.sources_panel([])
+
+
+def test_two_markers_citing_one_article_make_one_card() -> None:
+    other = _source(2, article_id="b2", title="Other story", passage="Another passage.", passage_id=9, highlight=None)
+    later = _source(3, passage="A later passage of the same article. It says more.", passage_id=8, highlight=None)
+    answer = Answer(question="q", text="First [1]. Other [2]. More [3].", sources=(_source(), other, later),
+                    citations=(Citation(1, "a1", 7, "Second sentence."), Citation(2, "b2", 9, "Another passage."),
+                               Citation(3, "a1", 8, "It says more.")))
+    panel = app_html.sources_panel([(4, answer)])
+    assert panel.count('class="nr-card"') == 2 and panel.count(">Title<") == 1
+    card = panel[panel.index('id="src-4-1"'):panel.index('id="src-4-2"')]
+    assert '<span class="nr-marker">1</span><span class="nr-marker">3</span>' in card
+    assert "<mark>Second sentence.</mark>" in card and "<mark>It says more.</mark>" in card
+    assert "2 passages" in card
+    chat = app_html.chat_message(answer, 4)
+    for marker in (1, 2, 3):  # every [n], in the text and in the list, has one target in the panel
+        assert chat.count(f'href="#src-4-{marker}"') == 2 and panel.count(f'id="src-4-{marker}"') == 1
+    assert chat.count("<li>") == 2 and chat.count(">Title<") == 0 and chat.count("Title") == 1
+
+
+def test_overlapping_passages_of_one_article_show_as_one_text() -> None:
+    """Neighbouring passages share a sentence: the card shows it once, each marker where its passage starts."""
+    # [1] cites the later passage, [2] the earlier one: the text reads in article order all the same.
+    later = _source(1, passage="Crowds walked across it on the first day. Tolls start next year.", highlight=None)
+    lead = _source(2, passage="The bridge opened in May. Crowds walked across it on the first day.", passage_id=6,
+                   highlight=None)
+    answer = Answer(question="q", text="Tolls [1]. Opened [2].", sources=(later, lead),
+                    citations=(Citation(1, "a1", 7, "Tolls start next year."),
+                               Citation(2, "a1", 6, "The bridge opened in May.")))
+    html = app_html.sources_panel([(1, answer)])
+    assert html.count('<p class="nr-passage">') == 1 and html.count("Crowds walked") == 1
+    assert ('<p class="nr-passage"><span class="nr-passage-marker" id="src-1-2">[2]</span><mark>The bridge opened in '
+            'May.</mark> <span class="nr-passage-marker">[1]</span>Crowds walked across it on the first day. '
+            '<mark>Tolls start next year.</mark></p>') in html
+    assert html.count('id="src-1-1"') == 1 and 'class="nr-card" id="src-1-1"' in html
+
+
+def test_words_about_the_sources_hold_in_either_layout() -> None:
+    """The sources sit beside the chat on a desktop and under it on a phone: the words name the panel instead."""
+    from rag import templates
+
+    directions = re.compile(r"\b(below|above|beside|under the chat|next to|left|right)\b", re.I)
+    for text in (app_html.CHAT_PLACEHOLDER, app_html.sources_panel([]), templates.NOT_FOUND_RELATED):
+        assert not directions.search(text), text
+    assert f"under {app_html.SOURCES_HEADING}." in app_html.CHAT_PLACEHOLDER
+
+
+@pytest.mark.parametrize(("values", "label"), [
+    (("", None, "  ", []), "Filters: date and source"),
+    (("2020-01-01", "", "", []), "Filters: date and source (1 active)"),
+    (("", "2019-01-01", "2019-12-31", ["Sputnik", "Reuters"]), "Filters: date and source (3 active)"),
+])
+def test_filters_label_counts_the_active_filters(values: tuple, label: str) -> None:
+    assert app_html.filters_label(*values) == label
+
+
+def test_header_counts_in_the_singular() -> None:
+    assert "from 1 news article." in app_html.header_html({"articles": 1})
+    assert "from 2,000 news articles." in app_html.header_html({"articles": 2000})
 
 
 def test_stats_html_escapes_source_names() -> None:
@@ -174,13 +235,13 @@ def test_add_reports_articles_and_problems(hash_index, tmp_path: Path) -> None: 
     bad.write_text("{not json\n", encoding="utf-8")
     h = Handlers(hash_index)
     calls = []
-    status, stats, sources, examples, files, urls = h.add([str(good), str(bad)], "ftp://example.org/feed",
-                                                          lambda *a, **k: calls.append((a, k)))
+    status, header, stats, sources, examples, files, urls = h.add([str(good), str(bad)], "ftp://example.org/feed",
+                                                                  lambda *a, **k: calls.append((a, k)))
     assert calls[-1][0][0] == (1, 3) and calls[-1][1]["unit"] == "articles"  # one article of about three
     assert "1 article added" in status and "from 3 inputs" in status
     assert "bad.jsonl" in status and str(tmp_path) not in status  # named by file name, not temp path
     assert "ftp://example.org/feed" in status and "http" in status
-    assert ">1<" in stats.replace(" ", "")
+    assert ">1<" in stats.replace(" ", "") and "from 1 news article." in header
     assert files is None and urls == ""
     assert any("Glasgow tram museum" in q for [q] in examples.raw_samples)
     with pytest.raises(gr.Error, match="choose files"):
@@ -214,6 +275,49 @@ def test_add_fetches_urls(hash_index, monkeypatch: pytest.MonkeyPatch) -> None: 
     assert "1 article added" in status
     assert "http://127.0.0.1:1/nothing-here" in status and "could not connect" in status
     assert hash_index.ask("When was the harbour bridge repainted?").sources[0].url == url
+
+
+def test_page_state_is_read_from_the_index_each_time(seed_index, tmp_path: Path) -> None:  # noqa: ANN001
+    """What a page load shows follows articles added by another writer of the same index (another process)."""
+    from rag.pipeline import NewsIndex
+
+    h = Handlers(seed_index)
+    header, panel, dropdown, _ = h.page_state()
+    assert "from 1 news article, published 14 December 2019." in header and dropdown.choices == [("Sputnik", "Sputnik")]
+    feed = tmp_path / "herald.jsonl"
+    feed.write_text(json.dumps({"id": "h1", "title": "Glasgow tram museum reopens", "source": "Glasgow Herald",
+                                "published": "2021-03-03", "text": "The museum reopened on 3 March 2021."}) + "\n",
+                    encoding="utf-8")
+    other = NewsIndex.open(seed_index.dir, embedder=seed_index.embedder)
+    try:
+        assert other.ingest([str(feed)]).added == 1
+    finally:
+        other.close()
+    header, panel, dropdown, examples = h.page_state()
+    assert "from 2 news articles, published 14 December 2019 to 3 March 2021." in header
+    assert "Glasgow Herald (1)" in panel
+    assert ("Glasgow Herald", "Glasgow Herald") in dropdown.choices
+    assert any("Glasgow tram museum" in q for [q] in examples.raw_samples)
+
+
+def test_the_page_reads_the_index_on_load(seed_index) -> None:  # noqa: ANN001
+    config = build_app(seed_index).get_config_file()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    loads = [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+    assert any({"nr-header", "nr-stats", "source-filter"} <= {ids[o] for o in d["outputs"]} for d in loads)
+
+
+def test_a_missing_index_is_built_from_the_demo_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSRAG_MODEL", "hash-64")
+    with caplog.at_level(logging.WARNING, logger="rag.app"):
+        index = open_or_build("index")
+    try:
+        assert index.stats()["articles"] == 44
+    finally:
+        index.close()
+    assert caplog.messages == ["no index in ./index yet: building it from the bundled demo corpus"]
 
 
 def test_example_questions_come_from_the_index(seed_index) -> None:  # noqa: ANN001

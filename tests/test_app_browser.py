@@ -102,6 +102,9 @@ def test_answer_cites_the_seed_article_and_the_citation_opens_the_passage(browse
     page = tab.page
     assert page.title().startswith("newsrag")
     assert "2 news articles" in page.locator("#nr-header").inner_text()
+    # On a desktop the sources sit beside the chat, under their heading the chat's first words point at.
+    assert box(tab, "#nr-sources-title")["x"] >= box(tab, "#chat")["x"] + box(tab, "#chat")["width"]
+    assert "under Sources" in page.locator("#chat").inner_text()
     shot(tab, "wide-start")
 
     answer = ask(tab, SEED_QUESTION, 1)
@@ -132,8 +135,16 @@ def test_answer_cites_the_seed_article_and_the_citation_opens_the_passage(browse
     assert tab.errors == []
 
 
+def box(tab: Tab, selector: str) -> dict:
+    return tab.page.locator(selector).bounding_box()
+
+
 def test_phone_width_has_no_sideways_scroll(browser, app_url: str) -> None:  # noqa: ANN001
     tab = open_tab(browser, app_url, PHONE)
+    # On a phone the sources sit under the chat, and the words that point at them name their heading.
+    assert box(tab, "#nr-sources-title")["y"] >= box(tab, "#chat")["y"] + box(tab, "#chat")["height"]
+    assert "under Sources" in tab.page.locator("#chat").inner_text()
+    assert tab.page.locator("#nr-sources-title").inner_text().strip().lower() == "sources"
     ask(tab, SEED_QUESTION, 1)
     tab.page.locator("#chat a.cite").first.click()
     tab.page.locator('#sources [id="src-1-1"] mark').first.wait_for(state="visible")
@@ -201,12 +212,144 @@ def test_errors_read_as_messages(browser, app_url: str) -> None:  # noqa: ANN001
     page.get_by_text("the question is empty").wait_for(timeout=10_000)
     page.get_by_text("Filters: date and source").click()
     page.locator("#as-of textarea").fill("next Tuesday")
+    filters = page.locator("#nr-filters .label-wrap")
+    expect_text(filters, "Filters: date and source (1 active)")
     page.locator("#question textarea").fill(SEED_QUESTION)
     page.locator("#ask").click()
     page.get_by_text("is not a date").wait_for(timeout=10_000)
     shot(tab, "error-message")
     assert page.locator("#chat .nr-answer").count() == 0
     assert "Traceback" not in page.content()
+
+
+def expect_text(locator, text: str, timeout_ms: int = 15_000) -> None:  # noqa: ANN001
+    """Wait until ``locator``'s text contains ``text`` (Gradio updates the page a moment after an event)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_contain_text(text, timeout=timeout_ms)
+
+
+def source_choices(tab: Tab) -> list[str]:
+    """The source filter's choices, read by opening its list."""
+    page = tab.page
+    page.locator("#source-filter input").click()
+    page.get_by_role("option").first.wait_for(timeout=10_000)
+    choices = page.get_by_role("option").all_inner_texts()
+    page.locator("#nr-header").click()  # closes the list
+    page.get_by_role("option").first.wait_for(state="detached", timeout=10_000)
+    return [c.strip() for c in choices]
+
+
+def upload(tab: Tab, path: Path, expected: str) -> str:
+    """Add ``path`` through the upload box; the status the page shows after it, once it says ``expected``."""
+    page = tab.page
+    page.locator("#upload input[type=file]").set_input_files([str(path)])
+    page.locator("#upload").get_by_text(path.name).wait_for(timeout=60_000)
+    page.locator("#add").click()
+    status = page.locator("#ingest-status .nr-status").filter(has_text=expected)
+    status.wait_for(timeout=60_000)
+    return status.inner_text()
+
+
+def test_the_page_follows_the_index(browser, real_embedder, tmp_path: Path) -> None:  # noqa: ANN001
+    """Header, index panel and source filter show the index as it is now: after an add in the page, and after
+    another writer (another process) adds to the same index and the page is reloaded."""
+    from rag.pipeline import NewsIndex
+
+    def article(source: str, title: str, text: str, published: str) -> Path:
+        path = tmp_path / f"{source.split()[0].lower()}.jsonl"
+        path.write_text(json.dumps({"id": source, "title": title, "source": source, "published": published,
+                                    "text": text}) + "\n", encoding="utf-8")
+        return path
+
+    index = NewsIndex.open(tmp_path / "index", create=True, embedder=real_embedder)
+    assert index.ingest([str(SEED)]).added == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"title": "no text"}\n', encoding="utf-8")
+    herald = article("Glasgow Herald", "Glasgow tram museum reopens", UPLOADED, "2021-03-03")
+    gazette = article("Clyde Gazette", "Clyde ferry returns", "The Clyde ferry returned to service on 9 June 2022 "
+                      "after a winter of repairs to its engines.", "2022-06-09")
+    try:
+        with running_app(index) as url:
+            tab = open_tab(browser, url, WIDE)
+            page = tab.page
+            header, filters = page.locator("#nr-header"), page.locator("#nr-filters .label-wrap")
+            assert "from 1 news article, published 14 December 2019." in header.inner_text()
+            filters.click()
+            assert page.locator("#source-filter input").get_attribute("placeholder") == "All sources"
+            assert source_choices(tab) == ["Sputnik"]
+            page.get_by_text("Index: what the answers come from").click()
+
+            # A failed add leaves a message box; the next add closes it and replaces the status.
+            assert "broken.jsonl" in upload(tab, broken, "0 articles added")
+            toast = page.locator('[data-testid="toast-body"]')
+            toast.filter(has_text="nothing was added").wait_for(timeout=10_000)
+            assert "from 1 input" in upload(tab, herald, "1 article added")
+            toast.first.wait_for(state="detached", timeout=3_000)
+            assert "broken.jsonl" not in page.locator("#ingest-status").inner_text()
+
+            expect_text(header, "from 2 news articles, published 14 December 2019 to 3 March 2021.")
+            assert re.search(r"articles\s+2\b", page.locator("#nr-stats").inner_text())
+            assert sorted(source_choices(tab)) == ["Glasgow Herald", "Sputnik"]
+            page.locator("#source-filter input").click()
+            page.get_by_role("option", name="Glasgow Herald").click()
+            page.locator("#nr-header").click()
+            filters.click()  # folded, the panel still says a filter is set
+            expect_text(filters, "Filters: date and source (1 active)")
+
+            other = NewsIndex.open(index.dir, embedder=real_embedder)  # another writer of the same index
+            try:
+                assert other.ingest([str(gazette)]).added == 1
+            finally:
+                other.close()
+            page.reload(wait_until="domcontentloaded")
+            expect_text(header, "from 3 news articles, published 14 December 2019 to 9 June 2022.")
+            assert filters.inner_text().strip().startswith("Filters: date and source")
+            assert "active" not in filters.inner_text()
+            filters.click()
+            assert sorted(source_choices(tab)) == ["Clyde Gazette", "Glasgow Herald", "Sputnik"]
+            page.get_by_text("Index: what the answers come from").click()
+            expect_text(page.locator("#nr-stats"), "Clyde Gazette (1)")
+            shot(tab, "follows-the-index", full_page=True)
+            assert tab.errors == []
+    finally:
+        index.close()
+
+
+def test_two_markers_of_one_article_share_its_card(browser, demo_index) -> None:  # noqa: ANN001
+    """The demo's Hajj answer cites two passages of one article: one card, and [2] leads into it."""
+    with running_app(demo_index) as url:
+        tab = open_tab(browser, url, WIDE)
+        page = tab.page
+        ask(tab, "How many people died in the Hajj stampede?", 1)
+        cards = page.locator('#sources .nr-turn[id="turn-1"] > .nr-card')
+        assert cards.count() == 1
+        assert cards.locator(".nr-markers").inner_text().split() == ["1", "2"]
+        assert page.locator("#chat ul.nr-cites li").count() == 1
+        page.evaluate("document.querySelectorAll('#sources details').forEach(d => d.open = false)")
+        page.locator("#chat .nr-answer a.cite", has_text="[2]").click()
+        page.locator('#sources [id="src-1-2"]').wait_for(state="visible")
+        assert "nr-flash" in cards.get_attribute("class")
+        assert tab.errors == []
+
+def test_screenshot_script_shoots_the_app(demo_index_dir: Path, tmp_path: Path) -> None:
+    """tests/screenshot.py, as the docs run it, makes a real picture of the answered page."""
+    import shutil
+    import struct
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    index = shutil.copytree(demo_index_dir, tmp_path / "index")
+    out = tmp_path / "shots" / "app.png"
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "screenshot.py"), str(out), "--index", str(index)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1280, 800)
+    assert len(data) > 60_000, f"{len(data)} bytes: the page looks empty"
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -45,6 +45,40 @@ def test_ingest_prints_a_summary_and_stats_counts(index_dir: Path, capsys: pytes
     assert stats["first_published"] <= "2019-12-14" <= stats["last_published"]
 
 
+def test_one_article_reads_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ingest", str(SEED), "--index", str(tmp_path / "index"), "--model", "hash-64",
+                         "--quiet")
+    assert code == 0 and err == ""
+    assert out.startswith("added 1 article (0 replaced, 0 already indexed, 0 duplicates skipped, "
+                          "0 near-duplicates grouped), ")
+    passages = json.loads(run(capsys, "stats", "--index", str(tmp_path / "index"), "--json")[1])["passages"]
+    assert f"), {passages} passage{'' if passages == 1 else 's'}, " in out
+    assert "1 articles" not in out and " 1 passages" not in out
+    code, out, _ = run(capsys, "stats", "--index", str(tmp_path / "index"))
+    assert code == 0 and "1 in 1 story\n" in out and ", 1 vector\n" in out
+
+
+def test_skipped_inputs_say_what_went_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{not json\n", encoding="utf-8")
+    index = ["--index", str(tmp_path / "index"), "--model", "hash-64", "--quiet"]
+    code, out, err = run(capsys, "ingest", str(broken), *index)
+    assert code == 1 and out.startswith("added 0 articles")
+    assert err.splitlines()[-1] == "newsrag: 1 input skipped (see above); nothing new went in"
+    code, out, err = run(capsys, "ingest", str(broken), str(tmp_path / "missing.txt"), str(SEED), *index)
+    assert code == 1
+    assert err.splitlines()[-1] == "newsrag: 2 inputs skipped (see above); 1 article went in"
+
+
+def test_stats_names_the_index_directory_once(index_dir: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(index_dir.parent)
+    code, out, _ = run(capsys, "stats", "--index", index_dir.name)
+    assert code == 0
+    assert out.splitlines()[0].split() == ["directory", f"./{index_dir.name}"]
+    assert "index  index" not in out
+
+
 def test_stats_as_text(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "stats", "--index", str(index_dir))
     assert code == 0

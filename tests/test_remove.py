@@ -200,15 +200,15 @@ def test_remove_everything_then_ask(index_dir: Path) -> None:
 def test_cli_remove_by_each_criterion(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--index", str(index_dir)]
     assert main(["remove", "--id", "w1", *base]) == 0
-    assert capsys.readouterr().out.strip() == "removed 1 article(s): w1"
+    assert capsys.readouterr().out.strip() == "removed 1 article: w1"
     assert main(["remove", "--url", "https://wire.example/quellberg-tram", *base]) == 0
-    assert capsys.readouterr().out.strip() == "removed 1 article(s): w2"
+    assert capsys.readouterr().out.strip() == "removed 1 article: w2"
     assert main(["remove", "--source", "Gazette", "--until", "2020-12-31", *base]) == 0
-    assert capsys.readouterr().out.strip() == "removed 1 article(s): g1"
+    assert capsys.readouterr().out.strip() == "removed 1 article: g1"
     assert main(["remove", "--since", "2021-01-01", *base]) == 0
-    assert capsys.readouterr().out.strip() == "removed 1 article(s): g2"
+    assert capsys.readouterr().out.strip() == "removed 1 article: g2"
     assert main(["remove", "--source", "Wire", *base]) == 0
-    assert capsys.readouterr().out.strip() == "removed 0 article(s)"
+    assert capsys.readouterr().out.strip() == "removed 0 articles"
     assert stored_ids(index_dir) == {"n1"}
     index = NewsIndex.open(index_dir)
     for article_id in ("w1", "w2", "g1", "g2"):
