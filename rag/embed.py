@@ -72,6 +72,11 @@ class SentenceTransformerEmbedder:
         return int(get())
 
     @property
+    def torch_loaded(self) -> bool:
+        """Whether the sentence-transformers (torch) model has been loaded; small batches do not load it."""
+        return self._model is not None
+
+    @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
         with self._lock:
             if self._model is None:
