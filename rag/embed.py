@@ -159,6 +159,12 @@ def _threads_for(n_texts: int) -> None:
 SMALL_BATCH = 32
 
 
+def warm_up(embedder: Embedder) -> None:
+    """Load whatever ``embedder`` uses for small batches and for bulk ones (for timing only the embedding)."""
+    embedder.embed(["warm up"])
+    embedder.embed(["warm up"] * (SMALL_BATCH + 1))
+
+
 class HashEmbedder:
     """Bag-of-words hashed into ``dim`` buckets: deterministic, instant, offline. For tests and dry runs."""
 
