@@ -56,6 +56,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._small: NumpyBertEncoder | None = None
         self._small_checked = False
+        self._small_lock = threading.Lock()
         self._lock = threading.Lock()
         self._dim: int | None = None
 
@@ -103,15 +104,19 @@ class SentenceTransformerEmbedder:
                            "that is installed, since newsrag does not download weights") from err
 
     def _small_encoder(self) -> NumpyBertEncoder | None:
-        """The NumPy encoder of this model, loaded once; None when the model is not one it runs."""
-        with self._lock:
+        """The NumPy encoder of this model, loaded once; None when the model is not one it runs.
+
+        Its own lock: a question must not wait while another thread loads torch for a bulk batch."""
+        if self._small_checked:
+            return self._small
+        with self._small_lock:
             if not self._small_checked:
-                self._small_checked = True
                 path = self._path()
                 if bert_shape(path) is not None:
                     self._small = NumpyBertEncoder.load(path)
                 else:
                     log.info("%s is no local BERT model the NumPy encoder runs; small batches use torch too", path)
+                self._small_checked = True
         return self._small
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:

@@ -121,6 +121,17 @@ def test_small_batches_leave_torch_unloaded_and_bulk_loads_it(real_embedder: Sen
     np.testing.assert_allclose(vectors[:3], embedder.embed(bulk[:3]), atol=1e-5)
 
 
+@pytest.mark.model
+def test_a_question_does_not_wait_for_torch_to_load() -> None:
+    import threading
+
+    embedder = SentenceTransformerEmbedder()
+    done = threading.Event()
+    with embedder._lock:  # held while torch loads for a bulk batch in another thread
+        threading.Thread(target=lambda: (embedder.embed(["What happened in Mecca?"]), done.set()), daemon=True).start()
+        assert done.wait(timeout=30), "a one-question batch waited for the torch model's lock"
+
+
 class _TorchOnly:
     """The real model through torch for every batch: the embedder as it was before the NumPy encoder."""
 
