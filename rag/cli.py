@@ -20,6 +20,7 @@ EPILOG = """examples:
   newsrag eval tests/data/questions.jsonl --report report.json
   newsrag serve --port 7860
   newsrag bench --corpus realtimeqa --vectors 100000 1000000
+  newsrag bench --cold-ask --index /tmp/demo
 
 The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
 

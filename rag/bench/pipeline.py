@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.embed import warm_up
 from rag.errors import RagError
 from rag.indexer import IngestReport, embed_text
 from rag.types import Article, Passage
@@ -93,9 +94,9 @@ def sample_texts(index, count: int, seed: int = 0) -> list[str]:  # noqa: ANN001
 
 
 def raw_embed_numbers(embedder, texts: Sequence[str]) -> dict[str, float]:  # noqa: ANN001 - an Embedder
-    """The embedder alone on ``texts`` (after one warm-up call): passages/s and estimated tokens/s, counted as
+    """The embedder alone on ``texts`` (after ``warm_up``): passages/s and estimated tokens/s, counted as
     the indexer counts them (1.35 tokens a word)."""
-    embedder.embed(["warm up"])
+    warm_up(embedder)
     t0 = time.perf_counter()
     embedder.embed(list(texts))
     seconds = max(time.perf_counter() - t0, 1e-9)
