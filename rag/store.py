@@ -361,6 +361,12 @@ class Store:
     def insert_lsh(self, db: sqlite3.Connection, article_id: str, buckets: Sequence[int]) -> None:
         db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", [(b, k, article_id) for b, k in enumerate(buckets)])
 
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages (after deletions) and empty the write-ahead log."""
+        with self._lock:
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # --- stats ------------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         (articles,), = self.query("SELECT COUNT(*) FROM articles")
