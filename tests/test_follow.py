@@ -221,3 +221,56 @@ def test_cli_follow_once_and_ssrf_guard(hash_index, capsys: pytest.CaptureFixtur
         assert main(["follow", server.url("/other.xml"), "--once", "--index", index_dir]) == 1
         assert "refusing to fetch a private or local address" in capsys.readouterr().out
         assert server.requests("/other.xml") == []
+
+
+def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from gradio_client import Client
+
+    from rag.ingest.clean import make_article_id
+    from tests.browser_support import free_port
+    from tests.conftest import ROOT
+
+    hash_index.ingest([WIKINEWS])
+    with FeedServer() as server:
+        server.set("/wire.xml", rss([BRIDGE]))
+        feeds = tmp_path / "feeds.txt"
+        feeds.write_text(f"{server.url('/wire.xml')} every=1s\n", encoding="utf-8")
+        port = free_port()
+        env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(hash_index.dir),
+               "NEWSRAG_ALLOW_PRIVATE_URLS": "1"}
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--follow", str(feeds)], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            config = None
+            while time.monotonic() < deadline and proc.poll() is None and config is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as resp:
+                        config = json.load(resp)
+                except OSError:
+                    time.sleep(0.25)
+            assert config, f"app.py did not serve: {proc.stdout.read().decode() if proc.poll() is not None else ''}"
+            assert "Following" in json.dumps(config) and "wire.xml" in json.dumps(config)
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+            def cited(question: str, url: str) -> bool:
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    if make_article_id(url, "") in client.predict(question, api_name="/ask")["retrieved_doc_ids"]:
+                        return True
+                    time.sleep(0.5)
+                return False
+
+            assert cited("How much did the Marrow bridge repairs cost?", BRIDGE.link), proc.stdout.read1().decode()
+            server.set("/wire.xml", rss([BRIDGE, COMET]))  # published while the app runs
+            assert cited("Who photographed the comet Zellbrin above Ostrava?", COMET.link)
+            assert server.requests("/wire.xml")[-1].get("if-none-match")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)

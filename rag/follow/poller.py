@@ -53,6 +53,9 @@ class Poller:
         self.settings = settings or FollowSettings()
         self.on_report = on_report
         self.state = FollowState(index.store)
+        for source in self.sources:  # listed at once, so the app shows "not read yet" before the first poll
+            if self.state.get(source.url).last_poll is None:
+                self.state.put(self.state.get(source.url))
         self.gate = HostGate(self.settings.host_gap_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -185,3 +188,15 @@ class Poller:
         if not upcoming:
             return 0.2
         return min(max(min(upcoming) - time.time(), 0.2), 5.0)
+
+
+def follow_file(index, path: str, every_s: float = 900.0, settings: FollowSettings | None = None) -> Poller:  # noqa: ANN001
+    """Start polling the sources listed in the file at ``path`` into ``index`` in a daemon thread (the app's
+    ``--follow FILE``); returns the running Poller."""
+    from pathlib import Path
+
+    from rag.follow.sources import read_sources
+
+    poller = Poller(index, read_sources(Path(path), every_s), settings)
+    poller.start()
+    return poller

@@ -63,3 +63,15 @@ def status_text(store, now: float | None = None) -> str:  # noqa: ANN001 - a Sto
     """The sources' lines joined for a header or panel ("" when none is followed)."""
     lines = status_lines(store, now)
     return ("Following: " + " · ".join(lines)) if lines else ""
+
+
+def status_html(store, now: float | None = None) -> str:  # noqa: ANN001 - a Store
+    """The sources' lines as a small HTML list for the app's header ("" when none is followed)."""
+    from html import escape
+
+    lines = status_lines(store, now)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return (f'<div class="nr-follow" style="font-size:0.85rem;opacity:0.85"><strong>Following</strong>'
+            f'<ul style="margin:0.2rem 0 0.4rem 1.2rem">{items}</ul></div>')
