@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import WIKINEWS
 
 from rag.bench.feed_server import FeedServer, Item, atom, rss
 from rag.errors import RagError
@@ -16,7 +17,6 @@ from rag.follow.retention import apply_retention, index_bytes
 from rag.follow.sources import Keep, Source, parse_keep, parse_sources
 from rag.follow.state import FollowState
 from rag.follow.status import status_text
-from tests.conftest import WIKINEWS
 
 FAST = FollowSettings(timeout_s=1.0, allow_private=True, host_gap_s=0.0)
 BRIDGE = Item("http://news.test/bridge", "Marrow bridge reopens", "The Marrow bridge reopened on Monday after "
@@ -230,11 +230,11 @@ def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path
     import sys
     import urllib.request
 
+    from browser_support import free_port
+    from conftest import ROOT
     from gradio_client import Client
 
     from rag.ingest.clean import make_article_id
-    from tests.browser_support import free_port
-    from tests.conftest import ROOT
 
     hash_index.ingest([WIKINEWS])
     with FeedServer() as server:
@@ -274,3 +274,12 @@ def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def test_load_short_run_every_item_answerable_once(hash_index) -> None:
+    from rag.bench.follow_load import run_load
+
+    hash_index.ingest([WIKINEWS])
+    result = run_load(hash_index, per_minute=120, minutes=0.05, clients=2, every_s=1.0)
+    assert result.published == 6 and result.passed, result
+    assert result.asks > 0 and result.latency_max_s <= 1.0 + result.poll_max_s + 1.0
