@@ -24,7 +24,7 @@ def read_feed(data: bytes | str, where: str, known: Container[str] = NOTHING) ->
     Each item's raw bytes are hashed before the feed is parsed: the items whose hash is in ``known`` come back
     as ``Unchanged`` and only the others are parsed (the feed is parsed whole when its items cannot be told
     apart by their tags, and then carry no raw hash)."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     spans = item_spans(raw)[:MAX_ITEMS]
     hashes = [raw_hash(raw[a:b]) for a, b in spans]
     positions = list(range(len(spans)))
@@ -36,7 +36,8 @@ def read_feed(data: bytes | str, where: str, known: Container[str] = NOTHING) ->
         if not positions:
             return
         # The feed's head and tail around only the new items: feedparser reads a feed of those alone.
-        data = raw[: spans[0][0]] + b"".join(raw[spans[n][0] : spans[n][1]] for n in positions) + raw[spans[-1][1] :]
+        fresh = raw[: spans[0][0]] + b"".join(raw[spans[n][0] : spans[n][1]] for n in positions) + raw[spans[-1][1] :]
+        data = fresh.decode("utf-8", errors="surrogatepass") if isinstance(data, str) else fresh
     yield from _parsed(data, where, [(n + 1, hashes[n]) for n in positions])
 
 
