@@ -203,6 +203,10 @@ def test_sources_file_and_keep_parsing(tmp_path: Path) -> None:
         parse_sources(["https://a.test/x often=2m"], 900, str(listed))
     with pytest.raises(RagError, match="not an http"):
         parse_sources(["ftp://a.test/x"], 900)
+    from rag.follow.fetch import retry_after_s
+
+    assert retry_after_s("120") == 120 and retry_after_s("soon") is None and retry_after_s(None) is None
+    assert retry_after_s("Wed, 21 Oct 2015 07:30:00 GMT", now=1445412480.0) == 120.0  # 07:28:00 + 120 s
     assert parse_keep("90d") == Keep(max_age_s=90 * 86400)
     assert parse_keep("2GB") == Keep(max_bytes=2_000_000_000)
     with pytest.raises(RagError, match="--keep"):

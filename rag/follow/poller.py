@@ -179,8 +179,18 @@ class Poller:
     def _safe_poll(self, source: Source) -> None:
         try:
             self.poll(source)
-        except Exception:  # noqa: BLE001 - a bug or a full disk must not end the thread that follows every source
+        except Exception as err:  # noqa: BLE001 - a bug or a full disk must not end the thread that follows every source
             log.exception("follow %s: the poll failed", source.url)
+            try:  # count it as an error, so the source backs off instead of being polled again at once
+                state = self.state.get(source.url)
+                state.errors += 1
+                state.last_poll = time.time()
+                state.next_poll = state.last_poll + min(source.every_s * 2 ** (state.errors - 1),
+                                                        max(self.settings.max_backoff_s, source.every_s))
+                state.last_report = {"errors": 1, "message": f"{type(err).__name__}: {err}"}
+                self.state.put(state)
+            except Exception:  # noqa: BLE001 - the store itself failing; the next round tries again
+                log.exception("follow %s: could not record the failure", source.url)
 
     def _sleep_s(self) -> float:
         """Until the next source is due, between 0.2 and 5 s."""

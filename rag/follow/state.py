@@ -59,10 +59,14 @@ class SourceState:
 class FollowState:
     """Read and write ``SourceState`` rows in the index's store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, create: bool = True) -> None:
+        """``create=False`` reads only (no table: no sources), so a reader never waits for the write lock."""
         self.store = store
-        with store.transaction(bump_generation=False) as db:
-            db.execute(SCHEMA)
+        self.exists = bool(store.query("SELECT 1 FROM sqlite_master WHERE name = 'follow_sources'"))
+        if create and not self.exists:
+            with store.transaction(bump_generation=False) as db:
+                db.execute(SCHEMA)
+            self.exists = True
 
     def get(self, url: str) -> SourceState:
         rows = self.store.query("SELECT url, etag, last_modified, body_hash, last_poll, next_poll, errors, last_new, "
@@ -73,6 +77,8 @@ class FollowState:
         return SourceState(*head, last_report=json.loads(report or "{}"))
 
     def all(self) -> list[SourceState]:
+        if not self.exists:
+            return []
         return [self.get(r[0]) for r in self.store.query("SELECT url FROM follow_sources ORDER BY url")]
 
     def put(self, state: SourceState) -> None:
