@@ -2,6 +2,10 @@
 poller follows it and K clients ask questions; every item must become answerable within one poll interval of its
 publication (plus the time that poll took), none may be indexed twice, and no client may see an error.
 
+``latency`` runs from publication to the commit of the poll that ingested the item (the moment ``ask`` sees it);
+a checker asks about every published item until it is answered from its own article, and ``seen`` is the
+latency as that checker observed it (adding its own asks' lag).
+
     python -m rag.bench.follow_load                      # 10 items/min, 10 min, 8 clients, poll every 60 s
     python -m rag.bench.follow_load --per-minute 60 --minutes 0.2 --clients 2 --every 2s --model hash-256
 """
@@ -36,6 +40,7 @@ class LoadResult:
     every_s: float
     latency_p50_s: float
     latency_max_s: float
+    seen_max_s: float
     poll_max_s: float
     indexed_twice: int
     polled_new: int
@@ -95,12 +100,13 @@ def run_load(index, per_minute: float, minutes: float, clients: int, every_s: fl
         def check() -> None:
             while not stop.is_set():
                 with lock:
-                    waiting = [i for i in published if i not in found]
+                    waiting = sorted(i for i in published if i not in found)
                 for i in waiting:
                     ids = {h.article.article_id for h in index.ask(questions[i]).hits}
-                    if make_article_id(news_item(i)[0].link, "") in ids:
-                        found[i] = time.time()
-                stop.wait(0.5)
+                    if make_article_id(news_item(i)[0].link, "") not in ids:
+                        break  # the older ones come in first: no use asking about the newer ones yet
+                    found[i] = time.time()
+                stop.wait(0.2)
 
         def client(seed: int) -> None:
             rng = random.Random(seed)
@@ -128,15 +134,21 @@ def run_load(index, per_minute: float, minutes: float, clients: int, every_s: fl
         poller.stop()
         for t in threads:
             t.join(30)
-    latencies = [found[i] - published[i] for i in found]
+    # An item becomes answerable when the poll that ingests it commits: the first poll to start after it was
+    # published (the checker's own asks, ~0.1 s each under load, confirm it and add their lag to ``seen``).
+    committed = sorted((end, end - r.seconds) for end, r in polls if r.new)
+    latencies = [next((end for end, start in committed if start >= published[i]), found[i]) - published[i]
+                 for i in found]
+    seen = [found[i] - published[i] for i in found]
     poll_max = max((r.seconds for _, r in polls), default=0.0)
     twice = index.store.query("SELECT COUNT(*) FROM (SELECT url FROM articles WHERE url LIKE 'http://wire.test/%' "
                               "GROUP BY url HAVING COUNT(*) > 1)")[0][0]
     ask_sorted = sorted(asks) or [0.0]
     return LoadResult(
         published=len(published), answerable=len(found),
-        within_interval=sum(1 for s in latencies if s <= every_s + poll_max + 1.0), every_s=every_s,
+        within_interval=sum(1 for s in latencies if s <= every_s + poll_max), every_s=every_s,
         latency_p50_s=statistics.median(latencies) if latencies else 0.0, latency_max_s=max(latencies, default=0.0),
+        seen_max_s=max(seen, default=0.0),
         poll_max_s=poll_max, indexed_twice=twice, polled_new=sum(r.new for _, r in polls), asks=len(asks),
         client_errors=len(errors), ask_p50_ms=ask_sorted[len(ask_sorted) // 2],
         ask_p95_ms=ask_sorted[min(len(ask_sorted) - 1, int(len(ask_sorted) * 0.95))])
