@@ -27,6 +27,8 @@ import gradio as gr  # noqa: E402 - after the environment that keeps it offline
 from rag import app_html  # noqa: E402
 from rag.dates import parse_date  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.follow.poller import FollowSettings, follow_file  # noqa: E402
+from rag.follow.status import status_html  # noqa: E402
 from rag.ingest.url import is_url  # noqa: E402
 from rag.render import shown_path  # noqa: E402
 from rag.types import Answer  # noqa: E402
@@ -267,6 +269,9 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
     with NewsApp(title="newsrag · answers from the news", analytics_enabled=False) as demo:
         turns = gr.State([])
         header = gr.HTML(h.header_html(), elem_id="nr-header", js_on_load=None)
+        if index is not None and status_html(index.store):  # followed sources (app.py --follow, newsrag follow)
+            follow = gr.HTML(status_html(index.store), elem_id="nr-follow", js_on_load=None)
+            gr.Timer(10).tick(lambda: status_html(index.store), None, follow, api_visibility="private", queue=False)
         with gr.Row(equal_height=False, elem_id="nr-main"):
             with gr.Column(scale=3, min_width=320):
                 chat = gr.Chatbot(label="Chat", show_label=False, height=440, elem_id="chat", latex_delimiters=[],
@@ -341,13 +346,17 @@ def warm_up(index) -> threading.Thread:  # noqa: ANN001
     return thread
 
 
-def serve(index_dir: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Open (or build from the demo corpus) the index, then serve the app until interrupted."""
+def serve(index_dir: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
+          follow: str | None = None, every_s: float = 900.0) -> None:
+    """Open (or build from the demo corpus) the index, then serve the app until interrupted; ``follow`` names a
+    file of feeds and pages to poll beside it (rag/follow)."""
     try:
         index, problem = open_or_build(index_dir), ""
     except RagError as err:
         index, problem = None, str(err)
         log.error("%s", err)
+    if follow and index is not None:  # a bad list of sources stops the start with its message
+        follow_file(index, follow, every_s, FollowSettings(allow_private=allow_private_urls()))
     demo = build_app(index, problem)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True)
     if index is not None:

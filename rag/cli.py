@@ -1,4 +1,4 @@
-"""The ``newsrag`` command: ingest, ask, stats, remove, eval, serve, bench."""
+"""The ``newsrag`` command: ingest, ask, stats, remove, follow, eval, serve, bench."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ EPILOG = """examples:
   newsrag ask "When will the S-400 systems be fully installed in Turkey?"
   newsrag ask "What happened in Mecca?" --as-of 2015-09-30 --source Wikinews --json
   newsrag stats
+  newsrag follow --file feeds.txt --every 15m --keep 90d
   newsrag eval tests/data/questions.jsonl --report report.json
   newsrag serve --port 7860
   newsrag bench --corpus realtimeqa --vectors 100000 1000000
@@ -112,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
     _reader_options(c)
     c.add_argument("--compare-no-reader", action="store_true", help="run the set again without the reader, on the "
                    "same retrieval, and print both columns side by side (the report gets the second as no_reader)")
+
+    c = command("follow", "poll feeds and pages on a schedule, ingesting new and corrected items as they come",
+                _follow)
+    c.add_argument("sources", nargs="*", metavar="URL", help="feed or page URLs (or --file)")
+    c.add_argument("--file", help="a file of sources, one a line: URL [every=5m]; # starts a comment")
+    c.add_argument("--every", default="15m", help="how often to poll each source (default 15m; every= overrides)")
+    c.add_argument("--once", action="store_true", help="one round over every source not backing off, then exit")
+    c.add_argument("--keep", help="retention: drop articles older than an age (90d) or the oldest beyond a size (2GB)")
+    c.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for each source (default 15)")
+    c.add_argument("--allow-private", action="store_true",
+                   help="allow loopback and private addresses (refused by default, as in the app)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -224,6 +236,42 @@ def _remove(args: argparse.Namespace) -> int:
                                  until=args.until)
     print(f"removed {counted(len(removed), 'article')}" + (f": {', '.join(removed[:20])}" if removed else ""))
     return 0
+
+
+def _follow(args: argparse.Namespace) -> int:
+    import time
+
+    from rag.follow.poller import FollowSettings, Poller
+    from rag.follow.retention import apply_retention
+    from rag.follow.sources import parse_duration, parse_keep, parse_sources, read_sources
+
+    every = parse_duration(args.every, "--every")
+    sources = parse_sources(args.sources, every) + (read_sources(Path(args.file), every) if args.file else [])
+    if not sources:
+        raise RagError("say what to follow: feed or page URLs, or --file FILE")
+    keep = parse_keep(args.keep) if args.keep else None
+    index = _open(args, create=True)
+    poller = Poller(index, sources, FollowSettings(timeout_s=args.timeout, allow_private=args.allow_private),
+                    on_report=lambda report: print(report.line(), flush=True))
+
+    def retain() -> None:
+        if keep:
+            done = apply_retention(index, keep)
+            print(f"retention: removed {done.removed} article(s); index {done.bytes_before / 1e6:.1f} MB -> "
+                  f"{done.bytes_after / 1e6:.1f} MB", flush=True)
+
+    if args.once:
+        reports = poller.poll_round()
+        retain()
+        return 1 if reports and all(r.errors and not (r.new or r.changed or r.skipped) for r in reports) else 0
+    print(f"following {len(sources)} source(s); Ctrl-C stops", file=sys.stderr, flush=True)
+    poller.start()
+    try:
+        while True:
+            retain()
+            time.sleep(min(3600.0, every))
+    finally:
+        poller.stop()
 
 
 def _eval(args: argparse.Namespace) -> int:

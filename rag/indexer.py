@@ -22,7 +22,7 @@ from rag.chunk import chunk_article
 from rag.config import Settings
 from rag.ingest import read_inputs
 from rag.ingest.clean import text_hash
-from rag.types import Article, Passage, Problem
+from rag.types import Article, Passage, Problem, Unchanged
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 64
@@ -35,6 +35,7 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    raw_unchanged: int = 0  # of ``unchanged``: skipped by the raw hash of their input, before being read
     duplicates: int = 0
     near_duplicates: int = 0
     passages: int = 0
@@ -62,16 +63,30 @@ def embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}{date}\n{passage.text}"
 
 
-def _prepare(inputs: Iterable[str], settings: Settings, report: IngestReport,
+class StoredRaw:
+    """The raw hashes of the index's input records, as a container the readers test before parsing."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001 - a Store
+        self.store = store
+
+    def __contains__(self, raw_hash: object) -> bool:
+        return isinstance(raw_hash, str) and self.store.raw_known(raw_hash)
+
+
+def _prepare(items: Iterable[Article | Problem | Unchanged], settings: Settings, report: IngestReport,
              stored_hash: Callable[[str], str | None] = lambda _: None) -> Iterator[list[_Prepared | Problem]]:
     """Batches of read and split articles; an article already stored with the same text is not split again
-    (it goes on with no passages and is counted as unchanged)."""
+    (it goes on with no passages and is counted as unchanged), and a record whose raw bytes are already
+    indexed was not even read (counted as unchanged here)."""
     batch: list[_Prepared | Problem] = []
     clock = time.perf_counter()
-    for item in read_inputs(inputs, settings.fetch_timeout_s, settings.max_fetch_bytes, settings.allow_private_urls):
+    for item in items:
         now = time.perf_counter()
         report.seconds["parse"] += now - clock
-        if isinstance(item, Problem):
+        if isinstance(item, Unchanged):
+            report.unchanged += 1
+            report.raw_unchanged += 1
+        elif isinstance(item, Problem):
             batch.append(item)
         else:
             digest = text_hash(item.text)
@@ -110,7 +125,18 @@ def _background(gen: Iterator, depth: int = 4) -> Iterator:
 def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], None] | None = None,  # noqa: ANN001
            settings: Settings | None = None) -> IngestReport:
     """Add the articles in ``inputs`` to ``index`` (a NewsIndex holding the write lock); ``settings`` (default
-    the index's) say how to read them."""
+    the index's) say how to read them. An input record whose raw bytes were ingested before is skipped unread."""
+    settings = settings or index.settings
+    items = read_inputs(list(inputs), settings.fetch_timeout_s, settings.max_fetch_bytes, settings.allow_private_urls,
+                        StoredRaw(index.store))
+    return ingest_read(index, items, progress, settings)
+
+
+def ingest_read(index, items: Iterable[Article | Problem | Unchanged],  # noqa: ANN001
+                progress: Callable[[str, int, int], None] | None = None,
+                settings: Settings | None = None) -> IngestReport:
+    """Add articles already being read (``rag.ingest.read_inputs`` or ``read_body``, given ``StoredRaw(index.store)`` as ``known``)
+    to ``index``, which holds the write lock."""
     report = IngestReport()
     start = time.perf_counter()
     def stored_hash(article_id: str) -> str | None:
@@ -119,7 +145,7 @@ def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], Non
                                  "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id)", (article_id,))
         return rows[0][0] if rows else None
 
-    for batch in _background(_prepare(list(inputs), settings or index.settings, report, stored_hash)):
+    for batch in _background(_prepare(items, settings or index.settings, report, stored_hash)):
         for item in batch:
             if isinstance(item, Problem):
                 report.problems.append(item)
@@ -142,6 +168,7 @@ def _write_batch(index, prepared: list[_Prepared], report: IngestReport, setting
     replace_ids: list[str] = []
     copies: list[tuple[Article, str, str]] = []  # (article, text hash, id of the article it copies)
     seen_hashes: dict[str, str] = {}
+    raw = [(p.article.raw_hash, p.article.article_id) for p in prepared if p.article.raw_hash]
     for item in prepared:
         old_hash = known.get(item.article.article_id)
         if old_hash == item.hash and item.article.article_id not in orphaned:
@@ -158,14 +185,17 @@ def _write_batch(index, prepared: list[_Prepared], report: IngestReport, setting
         if old_hash is not None:
             replace_ids.append(item.article.article_id)
         fresh.append(item)
-    if not fresh and not copies:
-        return
     t0 = time.perf_counter()
-    vectors, hashes = _embed(index, fresh, report, settings.embed.dense_passages)
-    t1 = time.perf_counter()
-    report.seconds["embed"] += t1 - t0
-    _store(index, fresh, replace_ids, vectors, hashes, report, copies, settings.embed.dense_passages)
-    report.seconds["write"] += time.perf_counter() - t1
+    if fresh or copies:
+        vectors, hashes = _embed(index, fresh, report, settings.embed.dense_passages)
+        t1 = time.perf_counter()
+        report.seconds["embed"] += t1 - t0
+        _store(index, fresh, replace_ids, vectors, hashes, report, copies, settings.embed.dense_passages)
+        t0 = t1
+    if raw:
+        with store.transaction(bump_generation=False) as db:
+            store.record_raw(db, raw)
+    report.seconds["write"] += time.perf_counter() - t0
 
 
 def _embed(index, fresh: list[_Prepared], report: IngestReport,  # noqa: ANN001

@@ -23,13 +23,13 @@ from rag.config import FORMAT_VERSION, Settings, load_settings
 from rag.dates import to_date
 from rag.embed import Embedder, make_embedder
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError, RagError
-from rag.indexer import IngestReport, ingest
+from rag.indexer import IngestReport, ingest, ingest_read
 from rag.ingest.clean import SURROGATE
 from rag.manifest import check_compatible, read_manifest, write_manifest
 from rag.question import is_true_false, offered_choices
 from rag.reader.base import Reader, load_reader
 from rag.store import Store
-from rag.types import Answer
+from rag.types import Answer, Article, Problem, Unchanged
 from rag.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,18 @@ class NewsIndex:
         all) defaults to what this index was last built with, so later articles are embedded alike, else to
         ``settings.embed.dense_passages``; it is recorded in the index.
         """
+        settings = self._ingest_settings(allow_private_urls, dense_passages)
+        with self.writing():
+            return ingest(self, [str(i) for i in inputs], progress, settings)
+
+    def ingest_read(self, items: Iterable[Article | Problem | Unchanged]) -> IngestReport:
+        """Store articles being read elsewhere (``rag.ingest.read_body`` given ``known=StoredRaw(self.store)``,
+        as the feed poller does), like ``ingest``."""
+        settings = self._ingest_settings(None, None)
+        with self.writing():
+            return ingest_read(self, items, None, settings)
+
+    def _ingest_settings(self, allow_private_urls: bool | None, dense_passages: int | None) -> Settings:
         settings = self.settings
         if allow_private_urls is not None:
             settings = dataclasses.replace(settings, allow_private_urls=allow_private_urls)
@@ -293,8 +305,7 @@ class NewsIndex:
                 raise ValueError(f"dense_passages must be 0 (all) or more, not {dense_passages}")
             settings = dataclasses.replace(settings, embed=dataclasses.replace(settings.embed,
                                                                                dense_passages=dense_passages))
-        with self.writing():
-            return ingest(self, [str(i) for i in inputs], progress, settings)
+        return settings
 
     def remove(self, *, article_ids: Sequence[str] = (), urls: Sequence[str] = (), sources: Sequence[str] = (),
                since: str | None = None, until: str | None = None) -> list[str]:

@@ -42,7 +42,13 @@ CREATE TABLE IF NOT EXISTS embeddings (
 CREATE TABLE IF NOT EXISTS lsh (band INTEGER NOT NULL, bucket INTEGER NOT NULL, article_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS lsh_bucket ON lsh(band, bucket);
 CREATE INDEX IF NOT EXISTS lsh_article ON lsh(article_id);
+CREATE TABLE IF NOT EXISTS raw_inputs (
+    raw_hash TEXT PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles ON DELETE CASCADE);
+CREATE INDEX IF NOT EXISTS raw_inputs_article ON raw_inputs(article_id);
 """
+# raw_inputs (added without a format change: an older index gets the empty table when opened, and its first
+# re-ingest fills it) maps the raw hash of each input record to the article it gave, so the next ingest of the
+# same bytes skips them unread (rag/ingest/raw.py). Deleting an article drops its rows.
 
 # BM25 weight of a headline match against a body match: a headline names what the article is about.
 TITLE_WEIGHT = 1.0
@@ -181,9 +187,15 @@ class Store:
         return ids
 
     def delete_articles(self, db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
-        """Delete articles with their passages, full-text rows and LSH rows; returns the passage ids removed."""
+        """Delete articles with their passages, full-text rows and LSH rows; returns the passage ids removed.
+
+        Copies of a deleted article's text lose their raw hashes, so the next ingest reads them again and gives
+        them the passages the deleted one held."""
         removed: list[int] = []
         for article_id in article_ids:
+            db.execute("DELETE FROM raw_inputs WHERE article_id IN (SELECT c.article_id FROM articles c JOIN "
+                       "articles a ON a.text_hash = c.text_hash WHERE a.article_id = ? AND c.article_id != ?)",
+                       (article_id, article_id))
             pids = [r[0] for r in db.execute("SELECT passage_id FROM passages WHERE article_id = ?", (article_id,))]
             db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(p,) for p in pids])
             db.executemany("DELETE FROM titles_fts WHERE rowid = ?", [(p,) for p in pids])
@@ -192,6 +204,16 @@ class Store:
             db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
             removed.extend(pids)
         return removed
+
+    # --- raw input hashes -------------------------------------------------------------------------------
+    def raw_known(self, raw_hash: str) -> bool:
+        """True when an input with this raw hash gave an article that is still stored."""
+        return bool(self.query("SELECT 1 FROM raw_inputs WHERE raw_hash = ?", (raw_hash,)))
+
+    def record_raw(self, db: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> None:
+        """Remember ``(raw_hash, article_id)`` pairs whose article is stored."""
+        db.executemany("INSERT OR REPLACE INTO raw_inputs (raw_hash, article_id) SELECT ?1, ?2 "
+                       "WHERE EXISTS (SELECT 1 FROM articles WHERE article_id = ?2)", list(pairs))
 
     def article_ids_where(self, *, urls: Sequence[str] = (), sources: Sequence[str] = (),
                           since: str | None = None, until: str | None = None) -> list[str]:
@@ -338,6 +360,12 @@ class Store:
 
     def insert_lsh(self, db: sqlite3.Connection, article_id: str, buckets: Sequence[int]) -> None:
         db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", [(b, k, article_id) for b, k in enumerate(buckets)])
+
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages (after deletions) and empty the write-ahead log."""
+        with self._lock:
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- stats ------------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

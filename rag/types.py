@@ -18,6 +18,17 @@ class Article:
     source: str = ""
     author: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The hash of the raw bytes this article was read from (a JSONL line, a feed item, a file or page), so that
+    # the next ingest of the same bytes skips them before cleaning; not part of the article's identity.
+    raw_hash: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """An input record (file, JSONL line, feed item, page) whose raw bytes are already indexed: skipped unread."""
+
+    where: str
+    raw_hash: str
 
 
 @dataclass(frozen=True)

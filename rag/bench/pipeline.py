@@ -80,6 +80,15 @@ def ingest_numbers(report: IngestReport) -> dict[str, float]:
             "embedded_per_s_of_embed": report.embedded / embed, "tokens_per_s_of_embed": report.tokens_embedded / embed}
 
 
+def reingest_numbers(report: IngestReport, first: dict[str, float] | None) -> dict[str, float | None]:
+    """A second ingest of the same inputs: its wall time, how many records it skipped unread (by their raw
+    hash), and its share of the first ingest's wall time when that was measured."""
+    records = report.unchanged + report.added + report.replaced + report.duplicates + report.failed
+    ratio = report.seconds["total"] / first["total_s"] if first and first["total_s"] > 0 else None
+    return {"total_s": report.seconds["total"], "parse_s": report.seconds["parse"], "records": records,
+            "raw_unchanged": report.raw_unchanged, "articles": report.added + report.replaced, "ratio": ratio}
+
+
 def sample_texts(index, count: int, seed: int = 0) -> list[str]:  # noqa: ANN001 - a NewsIndex
     """Up to ``count`` passages of the index as the model reads them (``embed_text``), chosen at random."""
     rows = index.store.query("SELECT p.passage_id, p.article_id, p.ordinal, p.start, p.end, p.text, a.title, "

@@ -6,6 +6,7 @@ vectors, print a Markdown table (and optionally write every number as JSON).
     newsrag bench --corpus realtimeqa --index /tmp/bench-rtqa --reuse
     newsrag bench --vectors 100000 1000000
     newsrag bench --cold-ask --index /tmp/demo
+    newsrag bench --corpus realtimeqa --reingest --queries 10 --no-app
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def add_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2; minilm-int8 for ONNX int8)")
     c.add_argument("--dense-passages", type=int, metavar="N", help="dense vectors for the first N passages of each article (default 1; 0 = all)")
     c.add_argument("--reuse", action="store_true", help="measure the existing --index without ingesting")
+    c.add_argument("--reingest", action="store_true",
+                   help="then ingest the unchanged corpus again and print its cost against the first ingest")
     c.add_argument("--sample", type=int, default=256, help="passages embedded directly for raw speed (default 256)")
     c.add_argument("--queries", type=int, default=100, help="questions asked for latency (default 100)")
     c.add_argument("--compare", metavar="MODEL", help="also compare the index's embedder with MODEL on the sample")
@@ -123,6 +126,9 @@ def _measure_corpus(args: argparse.Namespace, index_dir: Path, say) -> dict[str,
     if not args.reuse:
         say(f"ingesting {corpus.name} into {index_dir} ...")
         out["ingest"] = bp.ingest_numbers(index.ingest(corpus.inputs))
+    if args.reingest:
+        say(f"ingesting {corpus.name} again, unchanged ...")
+        out["reingest"] = bp.reingest_numbers(index.ingest(corpus.inputs), out.get("ingest"))
     out["model"] = index.model_name
     out["counts"] = index.store.counts()
     say("embedding a sample directly ...")
@@ -177,6 +183,11 @@ def table(r: dict[str, Any]) -> str:
                      ("ingest throughput", f"{i['articles_per_s']:.1f} articles/s, {i['passages_per_s']:.1f} passages/s"),
                      ("embedding inside ingest", f"{i['embedded']:,} passages, {i['embedded_per_s_of_embed']:.1f} passages/s, "
                                                  f"{i['tokens_per_s_of_embed']:,.0f} tokens/s")]
+        if "reingest" in r:
+            g = r["reingest"]
+            share = f" = {100 * g['ratio']:.2f}% of the first ingest" if g.get("ratio") is not None else ""
+            rows.append(("re-ingest, unchanged", f"{g['total_s']:.2f} s{share}; {g['raw_unchanged']:,} of "
+                                                 f"{g['records']:,} records skipped unread, {g['articles']} re-added"))
         e = r["raw_embed"]
         rows.append((f"embedding alone ({e['texts']} passages)",
                      f"{e['passages_per_s']:.1f} passages/s, {e['tokens_per_s']:,.0f} tokens/s"))

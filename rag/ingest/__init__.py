@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
 from rag.errors import InputError
@@ -13,9 +14,10 @@ from rag.ingest.decode import decode_bytes
 from rag.ingest.feed import looks_like_feed, read_feed
 from rag.ingest.html import read_html
 from rag.ingest.jsonl import read_jsonl
+from rag.ingest.raw import NOTHING, raw_hash
 from rag.ingest.text import read_text
 from rag.ingest.url import fetch, is_url
-from rag.types import Article, Problem
+from rag.types import Article, Problem, Unchanged
 
 JSONL = {".jsonl", ".ndjson", ".json"}
 TEXT = {".txt", ".text"}
@@ -24,26 +26,29 @@ FEED = {".xml", ".rss", ".atom"}
 SUPPORTED = JSONL | TEXT | HTML | FEED
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
-__all__ = ["SUPPORTED", "read_inputs", "read_path", "read_url"]
+__all__ = ["SUPPORTED", "read_body", "read_inputs", "read_path", "read_url"]
+Read = Article | Problem | Unchanged
 
 
 def read_inputs(inputs: Iterable[str | Path], timeout_s: float = 15.0, max_fetch_bytes: int = 20 * 1024 * 1024,
-                allow_private_urls: bool = True) -> Iterator[Article | Problem]:
+                allow_private_urls: bool = True, known: Container[str] = NOTHING) -> Iterator[Read]:
     """Articles (and Problems) from each input in order: a file, a directory (recursively) or an http(s) URL.
 
-    ``allow_private_urls=False`` refuses URLs whose host is a loopback, private or link-local address.
+    ``allow_private_urls=False`` refuses URLs whose host is a loopback, private or link-local address. A record
+    (JSONL line, feed item, file, page) whose raw hash (``Article.raw_hash``) is in ``known`` is not parsed:
+    it comes back as ``Unchanged``.
     """
     for item in inputs:
         text = str(item)
         if is_url(text):
-            yield from read_url(text, timeout_s, max_fetch_bytes, allow_private_urls)
+            yield from read_url(text, timeout_s, max_fetch_bytes, allow_private_urls, known)
         elif "://" in text:
             yield Problem(text, "only http:// and https:// addresses can be fetched")
         else:
-            yield from read_path(Path(text))
+            yield from read_path(Path(text), known)
 
 
-def read_path(path: Path) -> Iterator[Article | Problem]:
+def read_path(path: Path, known: Container[str] = NOTHING) -> Iterator[Read]:
     if not path.exists():
         yield Problem(str(path), "no such file or directory")
     elif path.is_dir():
@@ -51,12 +56,12 @@ def read_path(path: Path) -> Iterator[Article | Problem]:
         if not files:
             yield Problem(str(path), f"directory has no files ending in {', '.join(sorted(SUPPORTED))}")
         for file in files:
-            yield from read_file(file)
+            yield from read_file(file, known)
     else:
-        yield from read_file(path)
+        yield from read_file(path, known)
 
 
-def read_file(path: Path) -> Iterator[Article | Problem]:
+def read_file(path: Path, known: Container[str] = NOTHING) -> Iterator[Read]:
     where = str(path)
     suffix = path.suffix.lower()
     # Checked before reading: a device or pipe (/dev/zero, a FIFO) would never end, an unsupported file is
@@ -76,27 +81,31 @@ def read_file(path: Path) -> Iterator[Article | Problem]:
     except OSError as err:
         yield Problem(where, f"cannot read file ({err.strerror or err})")
         return
-    yield from _read_bytes(data, where, suffix)
+    yield from _read_bytes(data, where, suffix, known=known)
 
 
-def _read_bytes(data: bytes, where: str, suffix: str, url: str = "") -> Iterator[Article | Problem]:
+def _read_bytes(data: bytes, where: str, suffix: str, url: str = "", known: Container[str] = NOTHING) -> Iterator[Read]:
+    if suffix not in JSONL and suffix not in FEED:  # one article a file or page: skipped whole when unchanged
+        whole = raw_hash(data, f"{suffix} {url}")
+        if whole in known:
+            yield Unchanged(where, whole)
+            return
     text, problem = decode_bytes(data, where)
     if problem:
         yield problem
     if text is None:
         return
     if suffix in JSONL:
-        yield from read_jsonl(text, where)
+        yield from read_jsonl(text, where, known)
     elif suffix in FEED or looks_like_feed(text):
-        yield from read_feed(data, where)
-    elif suffix in HTML:
-        yield read_html(text, where, url)
+        yield from read_feed(data, where, known)
     else:
-        yield read_text(text, where)
+        article = read_html(text, where, url) if suffix in HTML else read_text(text, where)
+        yield dataclasses.replace(article, raw_hash=whole) if isinstance(article, Article) else article
 
 
 def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024,
-             allow_private: bool = True) -> Iterator[Article | Problem]:
+             allow_private: bool = True, known: Container[str] = NOTHING) -> Iterator[Read]:
     """The page or feed at ``url``; network failures (and refused private addresses) become one Problem naming
     the URL."""
     try:
@@ -104,6 +113,12 @@ def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 102
     except InputError as err:
         yield Problem(err.where, err.reason)
         return
+    yield from read_body(body, content_type, url, final_url, known)
+
+
+def read_body(body: bytes, content_type: str, where: str, final_url: str = "",
+              known: Container[str] = NOTHING) -> Iterator[Read]:
+    """The articles of a fetched page or feed, read by its content type (else by what it looks like)."""
     kind = content_type.split(";")[0].strip().lower()
     head = body[:2000].decode("utf-8", errors="replace")
     if "json" in kind or final_url.endswith((".jsonl", ".ndjson")):
@@ -114,4 +129,4 @@ def read_url(url: str, timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 102
         suffix = ".txt"
     else:
         suffix = ".html"
-    yield from _read_bytes(body, url, suffix, final_url)
+    yield from _read_bytes(body, where, suffix, final_url, known)

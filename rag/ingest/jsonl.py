@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from rag.dates import parse_date
 from rag.ingest.clean import SURROGATE, clean_line, clean_text, make_article_id
 from rag.ingest.decode import check_size
-from rag.types import Article, Problem
+from rag.ingest.raw import NOTHING, raw_hash
+from rag.types import Article, Problem, Unchanged
 
 KNOWN = {"id", "title", "text", "url", "published", "source", "author"}
 
 
-def read_jsonl(text: str, where: str) -> Iterator[Article | Problem]:
-    """Articles from JSONL text; a bad line gives a Problem naming ``where:line`` and the others still go in."""
+def read_jsonl(text: str, where: str, known: Container[str] = NOTHING) -> Iterator[Article | Problem | Unchanged]:
+    """Articles from JSONL text; a bad line gives a Problem naming ``where:line`` and the others still go in; a
+    line whose raw hash is in ``known`` is not parsed (``Unchanged``)."""
     # Only "\n" ends a line: str.splitlines() would also split at U+2028 or U+0085 inside a JSON string.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         place = f"{where}:{number}"
+        digest = raw_hash(line)
+        if digest in known:
+            yield Unchanged(place, digest)
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             yield Problem(place, f"not valid JSON ({err.msg} at column {err.colno})")
             continue
-        yield article_from_record(record, place)
+        article = article_from_record(record, place)
+        yield dataclasses.replace(article, raw_hash=digest) if isinstance(article, Article) else article
 
 
 def article_from_record(record: object, place: str) -> Article | Problem:

@@ -13,6 +13,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from email.message import Message
 from urllib.parse import urlparse
 
 from rag import __version__
@@ -112,23 +114,46 @@ def is_url(value: str) -> bool:
     return urlparse(value).scheme in ALLOWED and bool(urlparse(value).netloc)
 
 
+@dataclass(frozen=True)
+class Response:
+    """One HTTP answer: ``status`` (200, 304, 503, ...), the body (empty unless 2xx), its headers."""
+
+    status: int
+    reason: str
+    body: bytes
+    headers: Message
+    final_url: str
+
+
 def fetch(url: str, timeout_s: float, max_bytes: int, allow_private: bool = True) -> tuple[bytes, str, str]:
     """``(body, content_type, final_url)``; raises InputError with the reason on any failure.
 
     ``allow_private=False`` refuses hosts that resolve to loopback, private, link-local, reserved or multicast
     addresses, at every redirect too (for a server that strangers can reach).
     """
+    response = fetch_response(url, timeout_s, max_bytes, allow_private)
+    if not 200 <= response.status < 300:
+        raise InputError(url, f"server answered HTTP {response.status} {response.reason}")
+    return response.body, response.headers.get("Content-Type", ""), response.final_url
+
+
+def fetch_response(url: str, timeout_s: float, max_bytes: int, allow_private: bool = True,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The answer to a GET of ``url`` with extra request ``headers``, whatever its status (redirects followed,
+    under the same checks as ``fetch``); raises InputError when there is no answer (refused address, no
+    connection, timeout, body over ``max_bytes``)."""
     if urlparse(url).scheme not in ALLOWED:
         raise InputError(url, "only http:// and https:// addresses can be fetched")
-    request = urllib.request.Request(url, headers={"User-Agent": f"newsrag/{__version__}"})
+    request = urllib.request.Request(url, headers={"User-Agent": f"newsrag/{__version__}", **(headers or {})})
     opener = _OPENER if allow_private else _PUBLIC_OPENER
     deadline = time.monotonic() + timeout_s
     try:
         with opener.open(request, timeout=timeout_s) as response:
             body = _read_capped(response, url, max_bytes, deadline, timeout_s)
-            return body, response.headers.get("Content-Type", ""), response.geturl()
+            return Response(response.status, response.reason, body, response.headers, response.geturl())
     except urllib.error.HTTPError as err:
-        raise InputError(url, f"server answered HTTP {err.code} {err.reason}") from err
+        err.close()
+        return Response(err.code, str(err.reason), b"", err.headers, err.geturl() or url)
     except urllib.error.URLError as err:
         if isinstance(err.reason, PrivateAddressError):
             raise InputError(url, f"{PRIVATE} ({err.reason})") from err

@@ -1,0 +1,64 @@
+"""Retention: drop the oldest articles (with their passages, full-text rows, vectors and cached embeddings) so
+the index keeps a window of news (``--keep 90d``) or a size on disk (``--keep 2GB``), then reclaim the space."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rag.follow.sources import Keep
+
+log = logging.getLogger(__name__)
+# An article's age: its published date, else when it was added.
+_AGE_ORDER = "COALESCE(published, strftime('%Y-%m-%d', added_at, 'unixepoch'))"
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    removed: int
+    bytes_before: int
+    bytes_after: int
+
+
+def index_bytes(index) -> int:  # noqa: ANN001 - a NewsIndex
+    return sum(p.stat().st_size for p in index.dir.iterdir() if p.is_file())
+
+
+def apply_retention(index, keep: Keep, now: float | None = None) -> RetentionReport:  # noqa: ANN001
+    """Remove what ``keep`` does not keep, oldest first, and VACUUM; the report says how much went."""
+    before = index_bytes(index)
+    removed = 0
+    if keep.max_age_s is not None:
+        cutoff = datetime.fromtimestamp((now or time.time()) - keep.max_age_s, tz=timezone.utc).strftime("%Y-%m-%d")
+        ids = [r[0] for r in index.store.query(f"SELECT article_id FROM articles WHERE {_AGE_ORDER} < ?", (cutoff,))]
+        removed += _remove(index, ids)
+    if keep.max_bytes is not None:
+        for _ in range(8):  # each pass estimates the bytes an article takes; usually one or two do
+            size = index_bytes(index)
+            (count,), = index.store.query("SELECT COUNT(*) FROM articles")
+            if size <= keep.max_bytes or not count:
+                break
+            share = math.ceil(count * (size - keep.max_bytes) / size * 1.05)
+            ids = [r[0] for r in index.store.query(
+                f"SELECT article_id FROM articles ORDER BY {_AGE_ORDER}, added_at LIMIT ?", (max(share, 1),))]
+            removed += _remove(index, ids)
+    after = index_bytes(index)
+    log.info("retention removed %d articles; the index went from %d to %d bytes", removed, before, after)
+    return RetentionReport(removed, before, after)
+
+
+def _remove(index, ids: list[str]) -> int:  # noqa: ANN001
+    """Remove ``ids`` the way ``newsrag remove`` does, drop the embeddings no passage uses any more, VACUUM."""
+    if not ids:
+        return 0
+    removed = index.remove(article_ids=ids)
+    store = index.store
+    with index.writing():
+        with store.transaction(bump_generation=False) as db:
+            db.execute("DELETE FROM embeddings WHERE text_hash NOT IN "
+                       "(SELECT embed_hash FROM passages WHERE embed_hash IS NOT NULL)")
+        store.vacuum()
+    return len(removed)
