@@ -375,7 +375,7 @@ def test_bad_inputs_each_get_one_clear_line(tmp_path: Path, capsys: pytest.Captu
         f"newsrag: skipped: {empty}:1: field 'text' is missing or empty",
         f"newsrag: skipped: {lines}:3: not valid JSON",
         f"newsrag: skipped: {dead_url}: could not connect",
-        "newsrag: 5 input(s) could not be ingested; the rest went in",
+        "newsrag: 5 inputs skipped (see above); 4 articles went in",
     ]
     assert len(messages) == len(expected), err
     for message, start in zip(messages, expected, strict=True):
