@@ -47,7 +47,7 @@ class SentenceTransformerEmbedder:
     Batches of up to ``SMALL_BATCH`` texts (a question, a few choices, an article or two) are embedded by
     ``NumpyBertEncoder`` when the model is a local BERT it can run (the default one is): the same vectors
     (within 1e-6) without importing torch, which takes seconds to load. Larger batches load torch, which is
-    about twice as fast on passages once loaded (see docs/notes-cold-ask.md)."""
+    about twice as fast on passages once loaded (see docs/query-embedding.md)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu") -> None:
         self.name = model
@@ -161,7 +161,7 @@ def _threads_for(n_texts: int) -> None:
 
 # Up to this many texts a batch is "small": the NumPy encoder embeds it (torch with one thread for a model it
 # cannot run). Per passage NumPy is about half torch's speed, but torch must load first: 32 demo passages took
-# 3.2 s in NumPy against 6.1 s to load torch and 1.7 s to embed them (docs/notes-cold-ask.md).
+# 3.2 s in NumPy against 6.1 s to load torch and 1.7 s to embed them (docs/query-embedding.md).
 SMALL_BATCH = 32
 
 
