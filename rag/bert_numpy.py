@@ -109,18 +109,10 @@ class NumpyBertEncoder:
             return out
         with self._lock:
             encodings = self._tokenizer.encode_batch([self._prepared_text(t) for t in texts])
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        for lo in range(0, len(texts), batch_size):
-            idx = order[lo : lo + batch_size]
-            width = len(encodings[idx[0]].ids)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.float32)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1.0
+        for idx, ids, mask in padded_batches(encodings, batch_size):
+            fmask = mask.astype(np.float32)
             with _one_thread(self._blas):
-                out[idx] = self._pooled(self._forward(ids, mask), mask)
+                out[idx] = self._pooled(self._forward(ids, fmask), fmask)
         return out
 
     def _prepared_text(self, text: str) -> str:
@@ -148,6 +140,22 @@ class NumpyBertEncoder:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled
 
+
+
+def padded_batches(encodings: Sequence, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows, ids, mask)`` per batch of ``tokenizers`` encodings, longest first so that little is padding:
+    ``rows`` are the encodings' positions, ``ids`` and ``mask`` int64 arrays [len(rows), longest in the batch]."""
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    for lo in range(0, len(encodings), batch_size):
+        idx = order[lo : lo + batch_size]
+        width = len(encodings[idx[0]].ids)
+        ids = np.zeros((len(idx), width), dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            n = len(encodings[i].ids)
+            ids[row, :n] = encodings[i].ids
+            mask[row, :n] = 1
+        yield idx, ids, mask
 
 def _numpy_blas() -> list:
     """threadpoolctl's handles on the BLAS libraries NumPy itself ships (not faiss's or torch's); empty when

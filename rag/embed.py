@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.bert_numpy import NumpyBertEncoder, bert_shape
+from rag.bert_numpy import NumpyBertEncoder, bert_shape, padded_batches
 from rag.config import DEFAULT_MODEL
 from rag.errors import RagError
 
@@ -240,16 +240,7 @@ class OnnxEmbedder:
             return out
         tokenizer, session = self._ready()
         encodings = tokenizer.encode_batch(list(texts))
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        for lo in range(0, len(texts), self.batch_size):
-            idx = order[lo : lo + self.batch_size]
-            width = len(encodings[idx[0]].ids)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
+        for idx, ids, mask in padded_batches(encodings, self.batch_size):
             hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
                                         "token_type_ids": np.zeros_like(ids)})[0]
             summed = (hidden * mask[:, :, None]).sum(axis=1)
