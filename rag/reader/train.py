@@ -39,7 +39,7 @@ class TrainSettings:
     data: str = str(DEFAULT_DATA)
     out: str = "rag/models/reader"
     base: str = ""
-    epochs: int = 2
+    epochs: int = 1
     max_minutes: float = 45.0
     examples: int | None = None  # training groups kept (None: all)
     negatives: int = 3
@@ -114,13 +114,23 @@ def train(s: TrainSettings) -> Path:
     groups, heldout, corpus = data.build(Path(s.data), seed=s.seed, negatives=s.negatives, limit=s.examples)
     enc = Encoder(base / "tokenizer.json")
     net = ReaderNet.from_base(base)
+    # The word embeddings stay as MiniLM learned them: 12M of its 23M weights, seen only sparsely by a few thousand
+    # quizzes, and their Adam updates cost time on every step.
+    net.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     heads = [*net.relevance.parameters(), *net.span.parameters()]
-    opt = torch.optim.AdamW([{"params": net.encoder.parameters(), "lr": s.lr},
+    opt = torch.optim.AdamW([{"params": [w for w in net.encoder.parameters() if w.requires_grad], "lr": s.lr},
                              {"params": heads, "lr": s.head_lr}], weight_decay=0.01)
     steps = max(1, s.epochs * len(groups) // s.groups_per_step)
     warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warm, max(0.0, (steps - i) / (steps - warm + 1))))
     started, done, seen = time.monotonic(), 0, 0
+
+    def factor(i: int) -> float:
+        # Linear warm-up, then linear decay to 0 by the last step or by --max-minutes, whichever comes first, so
+        # that a run cut by time still ends at a low learning rate.
+        left = min(1.0 - i / steps, 1.0 - (time.monotonic() - started) / (60 * s.max_minutes))
+        return min((i + 1) / warm, max(0.0, left))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     net.train()
     bar = tqdm(total=steps, desc="training reader", unit="step")
     for epoch in range(s.epochs):
@@ -166,9 +176,8 @@ def train(s: TrainSettings) -> Path:
     return out
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="newsrag train-reader", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The training options, on ``p`` (``newsrag train-reader`` and ``python -m rag.reader.train``)."""
     d = TrainSettings()
     p.add_argument("--data", default=d.data, help="folder with questions.jsonl and corpus.jsonl.gz (default %(default)s)")
     p.add_argument("--out", default=d.out, help="model directory to write (default %(default)s)")
@@ -185,13 +194,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default %(default)s)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                    help="skip calibrating on the held-out 2026 weeks")
-    return p
+
+
+def settings(args: argparse.Namespace) -> TrainSettings:
+    known = TrainSettings.__dataclass_fields__
+    return TrainSettings(**{k: v for k, v in vars(args).items() if k in known})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = vars(parser().parse_args(argv))
+    p = argparse.ArgumentParser(prog="python -m rag.reader.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    train(TrainSettings(**args))
+    train(settings(args))
 
 
 if __name__ == "__main__":
