@@ -11,7 +11,9 @@ import argparse
 import statistics
 
 from rag.chunk import _sentence_spans
-from rag.compose import _name_evidence, _normal, _sentences
+from rag.compose.candidates import _sentences
+from rag.compose.choices import _normal
+from rag.compose.names import _name_evidence
 from rag.evaluate import load_questions
 from rag.pipeline import NewsIndex
 

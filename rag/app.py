@@ -139,9 +139,9 @@ class Handlers:
 
     def api_ask(self, question: str, as_of: str = "", sources: list[str] | None = None, since: str = "",
                 until: str = "", history: list[str] | None = None) -> dict[str, Any]:
-        """Answer ``question`` from the indexed news. Returns the answer (``answer`` text with [n] markers),
-        ``citations``, ``sources`` (title, source, published, url, passage, highlight), ``related`` and
-        ``abstained``, as JSON."""
+        """Answer ``question`` from the indexed news. Returns ``short_answer`` (a few words; "" when declined),
+        the answer (``answer`` text with [n] markers), ``citations``, ``sources`` (title, source, published, url,
+        passage, highlight), ``related`` and ``abstained``, as JSON."""
         answer = self.ask(question, as_of=as_of, since=since, until=until, sources=sources or (),
                           history=history or ())
         return answer.to_dict()

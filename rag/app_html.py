@@ -47,9 +47,11 @@ def answer_body(answer: Answer, turn: int) -> str:
 
 
 def chat_message(answer: Answer, turn: int) -> str:
-    """What the chat shows for one answer: the text with citation links, then one line per source."""
+    """What the chat shows for one answer: the short answer in bold, the text with citation links, then one line
+    per source."""
     cls = "nr-answer nr-abstained" if answer.abstained else "nr-answer"
-    parts = [f'<div class="{cls}">{answer_body(answer, turn)}</div>']
+    parts = [f'<div class="nr-short"><strong>{escape(answer.short_answer)}</strong></div>'] if answer.short_answer else []
+    parts.append(f'<div class="{cls}">{answer_body(answer, turn)}</div>')
     if answer.search_query and answer.search_query != answer.question:
         parts.append(f'<div class="nr-searched">searched for: {escape(answer.search_query)}</div>')
     if answer.sources:

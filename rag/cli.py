@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--history", action="append", default=[], metavar="QUESTION",
                    help="an earlier question of the conversation (repeat, oldest first) for follow-ups")
     c.add_argument("--json", action="store_true", help="print JSON: answer, citations, sources, abstained, ...")
+    _reader_options(c)
 
     c = command("stats", "show what is indexed", _stats)
     c.add_argument("--json", action="store_true", help="print JSON")
@@ -106,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="ablation: share of a story's further passages added to its score (default 0.3)")
     c.add_argument("--headline-weight", type=float, metavar="X",
                    help="weight of the headline ranking fused into the lexical list (default 1; 0 = off, an ablation)")
+    _reader_options(c)
+    c.add_argument("--compare-no-reader", action="store_true", help="run the set again without the reader, on the "
+                   "same retrieval, and print both columns side by side (the report gets the second as no_reader)")
 
     c = command("serve", "run the chat app in the browser", _serve)
     c.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -146,10 +150,27 @@ def _filters(c: argparse.ArgumentParser) -> None:
     c.add_argument("--top-k", type=int, default=None, help="passages to retrieve (default 10)")
 
 
+def _reader_options(c: argparse.ArgumentParser) -> None:
+    group = c.add_mutually_exclusive_group()
+    group.add_argument("--reader", metavar="DIR", help="reader model directory (default: the one shipped with "
+                       "newsrag, or $NEWSRAG_READER)")
+    group.add_argument("--no-reader", action="store_true", help="answer by the composer's rules alone, without "
+                       "the reader (an ablation)")
+
+
+def _reader_setting(args: argparse.Namespace) -> str | None:
+    """What --reader / --no-reader ask for, as ``Settings.reader`` takes it (None: the default)."""
+    from rag.config import READER_OFF
+
+    return READER_OFF if getattr(args, "no_reader", False) else getattr(args, "reader", None)
+
+
 def _open(args: argparse.Namespace, create: bool = False, model: str | None = None):  # noqa: ANN202
+    from rag.config import load_settings
     from rag.pipeline import NewsIndex
 
-    return NewsIndex.open(args.index, model=model, create=create)
+    settings = load_settings(reader=_reader_setting(args))
+    return NewsIndex.open(args.index, model=model, create=create, settings=settings)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -220,8 +241,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from rag.config import load_settings
-    from rag.evaluate import failure_text, failures, load_questions, report_table, run_eval
+    from rag.config import READER_OFF, load_settings
+    from rag.evaluate import compare_table, failure_text, failures, load_questions, report_table, run_eval
     from rag.pipeline import NewsIndex
 
     questions = load_questions(args.questions)
@@ -230,7 +251,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.no_choices:
         questions = [replace(q, choices=()) for q in questions]
     questions = questions[: args.limit]
-    settings = load_settings(args.index)
+    settings = load_settings(args.index, reader=_reader_setting(args))
     retrieve = replace(settings.retrieve, mode=args.retriever, date_prior=not args.no_date_prior,
                        group_stories=not args.no_dedup)
     if args.story_support is not None:
@@ -245,6 +266,13 @@ def _eval(args: argparse.Namespace) -> int:
     with tqdm(total=len(questions), desc="eval", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
         report = run_eval(index, questions, args.top_k, bar.update)
     print(report_table(report))
+    if args.compare_no_reader:
+        rules = NewsIndex.open(args.index, settings=replace(index.settings, reader=READER_OFF))
+        with tqdm(total=len(questions), desc="eval, no reader", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
+            report["no_reader"] = run_eval(rules, questions, args.top_k, bar.update)
+        reader = index.reader()
+        label = f"reader {reader.name}" if reader is not None else "reader (none loaded)"
+        print("\n" + compare_table({label: report, "no reader": report["no_reader"]}))
     if args.failures:
         print("\nfailures:\n" + failure_text(failures(report, args.failures)))
     if args.report:

@@ -1,6 +1,7 @@
 """Settings with defaults; paths and the model can come from environment variables.
 
-``NEWSRAG_INDEX`` sets the index directory, ``NEWSRAG_MODEL`` the sentence-transformers model.
+``NEWSRAG_INDEX`` sets the index directory, ``NEWSRAG_MODEL`` the sentence-transformers model, ``NEWSRAG_READER``
+the reader model directory (``none`` turns the reader off).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+READER_OFF = "none"  # Settings.reader value that turns the reader off: the composer's rules answer alone
 FORMAT_VERSION = 1
 
 
@@ -73,6 +75,8 @@ class Settings:
     fetch_timeout_s: float = 15.0
     # False refuses URLs on loopback, private and link-local addresses (the app, served to others, sets it so).
     allow_private_urls: bool = True
+    # The reader model directory: None is the one shipped with newsrag (rag/models/reader), READER_OFF none.
+    reader: str | None = None
 
     def with_index(self, index_dir: str | Path | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))
@@ -80,10 +84,21 @@ class Settings:
     def with_model(self, model: str | None) -> Settings:
         return self if not model else replace(self, embed=replace(self.embed, model=model))
 
+    def with_reader(self, reader: str | Path | None) -> Settings:
+        """These settings with the reader directory ``reader`` (``READER_OFF`` turns it off; None keeps it)."""
+        return self if reader is None or not str(reader).strip() else replace(self, reader=str(reader))
 
-def load_settings(index_dir: str | Path | None = None, model: str | None = None) -> Settings:
-    """Defaults, overridden by ``NEWSRAG_INDEX`` / ``NEWSRAG_MODEL``, overridden by the arguments."""
+    @property
+    def reader_off(self) -> bool:
+        return self.reader is not None and self.reader.strip().lower() == READER_OFF
+
+
+def load_settings(index_dir: str | Path | None = None, model: str | None = None,
+                  reader: str | Path | None = None) -> Settings:
+    """Defaults, overridden by ``NEWSRAG_INDEX`` / ``NEWSRAG_MODEL`` / ``NEWSRAG_READER``, overridden by the
+    arguments."""
     env_index = os.environ.get("NEWSRAG_INDEX")
     env_model = os.environ.get("NEWSRAG_MODEL")
-    settings = Settings().with_index(env_index).with_model(env_model)
-    return settings.with_index(index_dir).with_model(model)
+    env_reader = os.environ.get("NEWSRAG_READER")
+    settings = Settings().with_index(env_index).with_model(env_model).with_reader(env_reader)
+    return settings.with_index(index_dir).with_model(model).with_reader(reader)

@@ -139,3 +139,30 @@ _RELATIVE_IN_SENTENCE = re.compile(
 def has_relative_date(sentence: str) -> bool:
     """True when ``sentence`` dates something relative to when it was written ("in April next year")."""
     return bool(_RELATIVE_IN_SENTENCE.search(sentence))
+
+
+_YEAR_AWAY = {"next": 1, "last": -1, "this": 0, "coming": 1, "past": -1}
+_MONTH_OF_YEAR = re.compile(rf"\b({_MONTH_RE})\.?(?:,?\s+(?:of\s+)?)(next|last|this|coming|past) year\b", re.I)
+_YEAR_WORD = re.compile(r"\b(next|last|this|coming|past) year\b", re.I)
+_MONTH_WORD = re.compile(r"\b(next|last|this|coming|past) month\b", re.I)
+_DAY_WORD = re.compile(r"\b(yesterday|today|tomorrow|tonight)\b", re.I)
+_DAY_AWAY = {"yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1}
+
+
+def resolve_relative(phrase: str, published: str | date | None) -> str:
+    """``phrase`` with the dates it gives relative to its article's date written out: "April next year" in an
+    article of 14 December 2019 is "April 2020", "last year" is "2018", "yesterday" is "13 December 2019".
+    A month or weekday alone is left as written: whether it is the last or the next one the sentence's tense
+    says, not the date. Unchanged when the article is undated."""
+    day = to_date(published)
+    if day is None:
+        return phrase
+    phrase = _MONTH_OF_YEAR.sub(lambda m: f"{m[1].capitalize()} {day.year + _YEAR_AWAY[m[2].lower()]}", phrase)
+    phrase = _YEAR_WORD.sub(lambda m: str(day.year + _YEAR_AWAY[m[1].lower()]), phrase)
+    phrase = _MONTH_WORD.sub(lambda m: _month_away(day, _YEAR_AWAY[m[1].lower()]), phrase)
+    return _DAY_WORD.sub(lambda m: human_date((day + timedelta(days=_DAY_AWAY[m[1].lower()])).isoformat()), phrase)
+
+
+def _month_away(day: date, months: int) -> str:
+    index = day.year * 12 + day.month - 1 + months
+    return f"{calendar.month_name[index % 12 + 1]} {index // 12}"

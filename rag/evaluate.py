@@ -9,6 +9,7 @@ import math
 import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,27 @@ def contains(text: str, answers: tuple[str, ...]) -> bool:
     return any(f" {n} " in hay for n in needles if n)
 
 
+def exact_match(prediction: str, answers: tuple[str, ...]) -> bool:
+    """SQuAD exact match: ``prediction`` equals one of ``answers`` after normalization (lower case, no punctuation,
+    no articles a/an/the, single spaces). An empty prediction matches nothing."""
+    got = normalize_answer(prediction)
+    return bool(got) and any(got == normalize_answer(a) for a in answers)
+
+
+def token_f1(prediction: str, answers: tuple[str, ...]) -> float:
+    """SQuAD F1: the best over ``answers`` of the harmonic mean of precision and recall of the normalized words
+    ``prediction`` shares with the answer; 0.0 for an empty prediction."""
+    got = normalize_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        want = normalize_answer(answer).split()
+        common = sum((Counter(got) & Counter(want)).values())
+        if got and want and common:
+            precision, recall = common / len(got), common / len(want)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
 def lead_sentence(text: str) -> str:
     """The answer's first sentence: up to its first citation marker, or its first full stop."""
     found = re.search(r"\[\d+\]", text)
@@ -98,6 +120,8 @@ class _Tally:
     answer_n: int = 0
     contains: int = 0
     lead: int = 0
+    short_em: int = 0
+    short_f1: float = 0.0
     cited: int = 0
     citations: int = 0
     good_citations: int = 0
@@ -135,7 +159,8 @@ def _score(t: _Tally, q: EvalQuestion, answer: Answer, picked: Answer | None, ms
     expanded = [{h.article.article_id, *h.copies} for h in answer.hits]
     cited_ids = [next(s.article_id for s in answer.sources if s.marker == c.marker) for c in answer.citations]
     cited_ids = list(dict.fromkeys(cited_ids))
-    row: dict[str, Any] = {"id": q.qid, "question": q.question, "answer": answer.text, "cited_doc_ids": cited_ids,
+    row: dict[str, Any] = {"id": q.qid, "question": q.question, "short_answer": answer.short_answer,
+                           "answer": answer.text, "cited_doc_ids": cited_ids,
                            "retrieved_doc_ids": retrieved, "abstained": answer.abstained, "choice": choice,
                            "ms": round(ms, 2), "expected": list(q.answers), "answerable": q.answerable,
                            "gold_doc_ids": list(q.gold_doc_ids),
@@ -159,6 +184,10 @@ def _score(t: _Tally, q: EvalQuestion, answer: Answer, picked: Answer | None, ms
         row["contains"] = contains(answer.text, q.answers)
         t.contains += row["contains"]
         t.lead += contains(lead_sentence(answer.text), q.answers)
+        f1 = token_f1(answer.short_answer, q.answers)
+        row["short_em"], row["short_f1"] = exact_match(answer.short_answer, q.answers), round(f1, 4)
+        t.short_em += row["short_em"]
+        t.short_f1 += f1
         t.cited += any(contains(s.passage, q.answers) for s in answer.sources)
         by_marker = {s.marker: s for s in answer.sources}
         for c in answer.citations:
@@ -188,7 +217,8 @@ def _report(t: _Tally, n: int) -> dict[str, Any]:
         "retrieval": {"evaluated": t.retrieval_n, **{f"hits@{k}": _frac(v, t.retrieval_n) for k, v in t.hits.items()},
                       "mrr@10": _frac(t.rr, t.retrieval_n)},
         "answer": {"evaluated": t.answer_n, "contains": _frac(t.contains, t.answer_n),
-                   "lead_contains": _frac(t.lead, t.answer_n), "cited_contains": _frac(t.cited, t.answer_n)},
+                   "lead_contains": _frac(t.lead, t.answer_n), "cited_contains": _frac(t.cited, t.answer_n),
+                   "short_em": _frac(t.short_em, t.answer_n), "short_f1": _frac(t.short_f1, t.answer_n)},
         "citations": {"precision": _frac(t.good_citations, t.citations), "count": t.citations},
         "abstention": {"unanswerable": t.unanswerable, "recall": _frac(t.abstained_right, t.unanswerable),
                        "false_abstention_rate": _frac(t.abstained_wrong, t.answerable)},
@@ -208,6 +238,7 @@ def report_table(report: dict[str, Any]) -> str:
          "hits@1 {hits@1:.3f}  hits@5 {hits@5:.3f}  hits@10 {hits@10:.3f}  mrr@10 {mrr@10:.3f}".format(**r["retrieval"])),
         (f"answers ({r['answer']['evaluated']} with answer strings)",
          "contains {contains:.3f}  lead_contains {lead_contains:.3f}  cited_contains {cited_contains:.3f}".format(**r["answer"])),
+        ("short answers", "exact match {short_em:.3f}  F1 {short_f1:.3f}".format(**r["answer"])),
         ("citations", f"precision {r['citations']['precision']:.3f} ({r['citations']['count']} citations)"),
         (f"abstention ({r['abstention']['unanswerable']} unanswerable)",
          f"recall {r['abstention']['recall']:.3f}  false abstention rate {r['abstention']['false_abstention_rate']:.3f}"),
@@ -216,6 +247,30 @@ def report_table(report: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+_COMPARED = [
+    ("hits@5", "retrieval", "hits@5"), ("contains", "answer", "contains"), ("lead_contains", "answer", "lead_contains"),
+    ("cited_contains", "answer", "cited_contains"), ("short exact match", "answer", "short_em"),
+    ("short F1", "answer", "short_f1"), ("citation precision", "citations", "precision"),
+    ("abstention recall", "abstention", "recall"), ("false abstention rate", "abstention", "false_abstention_rate"),
+    ("choice accuracy", "choices", "accuracy"), ("latency p50 ms", "latency_ms", "p50"),
+    ("latency p95 ms", "latency_ms", "p95"),
+]
+
+
+def compare_table(reports: dict[str, dict[str, Any]]) -> str:
+    """The headline metrics of several reports of one question set side by side, one column a report (named by
+    the keys of ``reports``, in order): the reader against the rules alone, on the same retrieval."""
+    names = list(reports)
+    width = max(len(label) for label, _, _ in _COMPARED)
+    cols = [max(len(n), 8) for n in names]
+    lines = [f"{'':<{width}}  " + "  ".join(f"{n:>{c}}" for n, c in zip(names, cols, strict=True))]
+    for label, group, key in _COMPARED:
+        values = [reports[n][group][key] for n in names]
+        shown = [f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}" for v in values]
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(shown, cols, strict=True)))
+    return "\n".join(lines)
 
 
 def failures(report: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from rag.indexer import IngestReport, ingest
 from rag.ingest.clean import SURROGATE
 from rag.manifest import check_compatible, read_manifest, write_manifest
 from rag.question import is_true_false, offered_choices
+from rag.reader.base import Reader, load_reader
 from rag.store import Store
 from rag.types import Answer
 from rag.vectors import VectorIndex
@@ -84,7 +85,7 @@ class NewsIndex:
     """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, create: bool = False,
-                 explicit_model: str | None = None) -> None:
+                 explicit_model: str | None = None, reader: Reader | None = None) -> None:
         self.settings = settings
         self.dir = Path(settings.index_dir)
         db_path = self.dir / DB_NAME
@@ -107,19 +108,35 @@ class NewsIndex:
         self._write_lock = threading.Lock()
         self.search_lock = SearchLock()
         self._writer_thread: int | None = None  # the thread inside writing(), which may repair the vectors
+        self._reader = reader
+        self._reader_loaded = reader is not None or settings.reader_off
+        self._reader_lock = threading.Lock()
         self.refresh(force=True)
 
     @classmethod
     def open(cls, index_dir: str | Path | None = None, *, model: str | None = None, create: bool = False,
-             embedder: Embedder | None = None, settings: Settings | None = None) -> NewsIndex:
+             embedder: Embedder | None = None, settings: Settings | None = None,
+             reader: Reader | None = None) -> NewsIndex:
         """Open the index at ``index_dir`` (default ``NEWSRAG_INDEX`` or ``index/``).
 
         ``model`` (or ``NEWSRAG_MODEL``) must match the model the index was built with; without one, the
-        index's own model is used.
+        index's own model is used. ``reader`` is used instead of loading the one ``settings.reader`` names.
         """
         base = settings or load_settings()
         explicit = model or os.environ.get("NEWSRAG_MODEL")
-        return cls(base.with_index(index_dir).with_model(explicit), embedder, create, explicit)
+        return cls(base.with_index(index_dir).with_model(explicit), embedder, create, explicit, reader)
+
+    def reader(self) -> Reader | None:
+        """The reader ``settings.reader`` names, loaded on first use and kept; None when it is turned off.
+
+        When the shipped model is missing, the composer's rules answer alone and a warning says so; a reader
+        directory named explicitly that holds no model raises RagError."""
+        if not self._reader_loaded:
+            with self._reader_lock:
+                if not self._reader_loaded:
+                    self._reader = _load_reader(self.settings.reader)
+                    self._reader_loaded = True
+        return self._reader
 
     @property
     def dim(self) -> int:
@@ -339,7 +356,8 @@ class NewsIndex:
                 option_evidence = evidence.result()
                 timings["options"] = (time.perf_counter() - t1) * 1000  # the wait for it after retrieval
         t1 = time.perf_counter()
-        answer = compose.compose(self, question, search_text, query, hits, choices, timings, option_evidence)
+        answer = compose.compose(self, question, search_text, query, hits, choices, timings, option_evidence,
+                                 reader=self.reader())
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return dataclasses.replace(answer, hits=answer.hits[:top_k])
@@ -357,6 +375,18 @@ class NewsIndex:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _load_reader(path: str | None) -> Reader | None:
+    """The reader in ``path``, or the shipped one when None; None (with a warning) when the shipped one is
+    missing, so that newsrag answers by its rules until a model ships."""
+    if path is not None:
+        return load_reader(path)
+    try:
+        return load_reader()
+    except RagError as err:
+        log.warning("answering without a reader: %s", err)
+        return None
 
 
 def _merged_manifest(manifest: dict[str, Any] | None, store: Store) -> dict[str, Any] | None:

@@ -25,7 +25,8 @@ def highlighted(s: Source, left: str = "»", right: str = "«") -> str:
 
 def answer_text(answer: Answer, width: int | None = None) -> str:
     width = width or min(100, shutil.get_terminal_size((100, 20)).columns)
-    lines = [textwrap.fill(answer.text, width)]
+    lines = [textwrap.fill(f"Answer: {answer.short_answer}", width), ""] if answer.short_answer else []
+    lines.append(textwrap.fill(answer.text, width))
     if answer.search_query and answer.search_query != answer.question:
         lines.append(f"(searched for: {answer.search_query})")
     for title, items in (("Sources", answer.sources), ("Related", answer.related)):

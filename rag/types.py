@@ -98,14 +98,19 @@ class Answer:
     abstained: bool = False
     choice: str | None = None
     search_query: str = ""
+    # The answer in a few words ("April 2020", "Ismail Demir"): the option picked, or the phrase of the answering
+    # sentence that answers; "" when the question is declined.
+    short_answer: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     hits: tuple[Hit, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``answer``, ``citations``, ``sources``, ``related``, ``abstained``, ``choice``..."""
+        """JSON-ready form: ``short_answer``, ``answer``, ``citations``, ``sources``, ``related``, ``abstained``,
+        ``choice``..."""
         return {
             "question": self.question,
             "search_query": self.search_query,
+            "short_answer": self.short_answer,
             "answer": self.text,
             "abstained": self.abstained,
             "choice": self.choice,

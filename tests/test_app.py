@@ -63,6 +63,13 @@ def test_chat_message_escapes_text_and_links_known_markers() -> None:
     assert "[2]" in html and "#src-3-2" not in html  # a marker without a source stays plain text
     assert "searched for: q rewritten" in html
     assert "\n\n" not in html  # one HTML block for the chat's Markdown renderer
+    assert "nr-short" not in html  # no short answer, no line for it
+
+
+def test_chat_message_opens_with_the_short_answer_in_bold() -> None:
+    answer = Answer(question="q", text="In April next year [1].", sources=(_source(),), short_answer="April <2020>")
+    html = app_html.chat_message(answer, 1)
+    assert html.startswith('<div class="nr-short"><strong>April &lt;2020&gt;</strong></div><div class="nr-answer">')
 
 
 def test_passage_highlights_the_cited_sentences_merged() -> None:
@@ -220,7 +227,7 @@ def test_gradio_client_asks_the_named_endpoint(seed_index) -> None:  # noqa: ANN
     with running_app(seed_index) as url:
         client = Client(url, verbose=False)
         result = client.predict(SEED_QUESTION, api_name="/ask")
-        assert "April" in result["answer"]
+        assert "April" in result["answer"] and result["short_answer"] == "April 2020"
         assert result["sources"][0]["source"] == "Sputnik"
         assert result["sources"][0]["highlight"]
         assert result["abstained"] is False

@@ -106,6 +106,8 @@ def test_answer_cites_the_seed_article_and_the_citation_opens_the_passage(browse
 
     answer = ask(tab, SEED_QUESTION, 1)
     assert "April" in answer
+    short = page.locator("#chat .nr-short strong").first  # the short answer opens the reply, in bold
+    assert short.inner_text() == "April 2020"
     cite = page.locator("#chat a.cite").first
     assert cite.inner_text() == "[1]"
     card = page.locator('#sources [id="src-1-1"]')

@@ -10,19 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.compose import (
-    CHOICE_HITS,
-    _headline_support,
-    _options_named,
-    _rest_of_first_article,
-    _shape_penalty,
-    choice_variants,
-    compose,
-    missing_names,
-    question_names,
-    score_candidates,
-    trim,
-)
+from rag.compose import compose
+from rag.compose.candidates import _rest_of_first_article, _shape_penalty, score_candidates
+from rag.compose.choices import CHOICE_HITS, _headline_support, _options_named, choice_variants
+from rag.compose.names import missing_names, question_names
+from rag.compose.render import trim
 from rag.followup import asks_after_person, person_named, rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
@@ -183,7 +175,7 @@ def test_an_all_these_except_question_picks_the_option_the_articles_leave_out(ha
 
 
 def test_a_number_option_counts_by_the_question_words_next_to_it() -> None:
-    from rag.compose import _choice_answer
+    from rag.compose.choices import _choice_answer
 
     text = ("She raised £1m in less than 24 hours for the hospice, and has gone on to raise more than £7m for "
             "cancer research since she launched the fund in Velmora.")
@@ -524,7 +516,7 @@ def test_a_year_or_model_number_the_answering_article_lacks_is_declined(towns: N
 
 
 def test_specifics_are_years_and_numbers_that_belong_to_a_name() -> None:
-    from rag.compose import _specifics
+    from rag.compose.names import _specifics
 
     found = [shown for q in ("Who won the 2022 FIFA World Cup final?", "When did Microsoft release Internet Explorer 11?",
                              "When will Turkey get its Su-57 jets?", "England beat Norway 8-0 on March 5, aged 77?",

@@ -16,13 +16,16 @@ from rag.evaluate import (
     EvalQuestion,
     _report,
     _Tally,
+    compare_table,
     contains,
+    exact_match,
     failure_text,
     failures,
     lead_sentence,
     load_questions,
     report_table,
     run_eval,
+    token_f1,
 )
 from rag.types import Answer, ArticleInfo, Citation, Hit, Passage, Source
 
@@ -65,6 +68,22 @@ def test_lead_sentence(text: str, lead: str) -> None:
     assert lead_sentence(text) == lead
 
 
+@pytest.mark.parametrize(("prediction", "answers", "em", "f1"), [
+    ("Ismail Demir", ("Ismail Demir",), True, 1.0),
+    ("the Patriot.", ("Patriot",), True, 1.0),  # articles and punctuation do not count
+    ("  APRIL  ", ("april",), True, 1.0),  # nor case and spacing
+    ("U.S. Patriot defences", ("Patriot",), False, 0.5),  # precision 1/3, recall 1
+    ("April 2020", ("April",), False, 2 / 3),
+    ("April 2020", ("March", "April 2020"), True, 1.0),  # the best over the accepted answers
+    ("two two", ("two",), False, 2 / 3),  # a word counts as often as the answer has it
+    ("", ("April",), False, 0.0),  # no short answer matches nothing
+    ("the", ("a",), False, 0.0),  # nothing left after normalization
+])
+def test_short_answer_exact_match_and_f1(prediction: str, answers: tuple[str, ...], em: bool, f1: float) -> None:
+    assert exact_match(prediction, answers) is em
+    assert token_f1(prediction, answers) == pytest.approx(f1)
+
+
 # --- the metrics, on hand-made answers ---------------------------------------------------------------------
 
 def _hit(article_id: str, copies: tuple[str, ...] = ()) -> Hit:
@@ -73,11 +92,11 @@ def _hit(article_id: str, copies: tuple[str, ...] = ()) -> Hit:
 
 
 def _answer(question: str, text: str, hits: Sequence[str | Hit], cited: Sequence[tuple[str, str]] = (),
-            abstained: bool = False, choice: str | None = None) -> Answer:
+            abstained: bool = False, choice: str | None = None, short: str = "") -> Answer:
     """``cited`` lists (article id, passage) for markers [1], [2], ... in order."""
     sources = tuple(Source(m, aid, "t", "", None, "", passage, m) for m, (aid, passage) in enumerate(cited, start=1))
     citations = tuple(Citation(s.marker, s.article_id, s.passage_id, s.passage) for s in sources)
-    return Answer(question, text, citations, sources, abstained=abstained, choice=choice,
+    return Answer(question, text, citations, sources, abstained=abstained, choice=choice, short_answer=short,
                   hits=tuple(_hit(h) if isinstance(h, str) else h for h in hits))
 
 
@@ -109,16 +128,19 @@ def _scripted_run() -> tuple[dict, ScriptedIndex]:
     answers = {
         # gold at rank 2; lead sentence holds the answer; one good citation of two
         "who heads it": _answer("who heads it", "Ismail Demir heads it [1]. Something else [2].", ["b", "a"],
-                                [("a", "Ismail Demir heads the directorate."), ("b", "Unrelated words.")]),
+                                [("a", "Ismail Demir heads the directorate."), ("b", "Unrelated words.")],
+                                short="Ismail Demir"),
         # gold at rank 1; answer only in the second sentence; the non-gold citation holds the answer string
         "when": _answer("when", "The systems arrive next year [1]. They are installed in April [2].", ["c", "d"],
-                        [("c", "The systems arrive next year."), ("d", "They are installed in April.")]),
+                        [("c", "The systems arrive next year."), ("d", "They are installed in April.")],
+                        short="April 2020"),
         # gold found as a near-duplicate copy of the first hit; the pipeline wrongly abstains
         "who studies ants": _answer("who studies ants", "The indexed articles do not answer this question.",
                                     [_hit("x", copies=("e",))], abstained=True),
         "who won in 2022": _answer("who won in 2022", "Not found.", ["z"], abstained=True),
         "who won in 2030": _answer("who won in 2030", "Somebody won [1].", ["z"], [("z", "Somebody won.")]),
-        "which country": _answer("which country", "Poland took the silver [1].", ["f"], [("f", "Poland took the silver.")]),
+        "which country": _answer("which country", "Poland took the silver [1].", ["f"], [("f", "Poland took the silver.")],
+                                 short="Poland"),
     }
     index = ScriptedIndex(answers, {"which country": "poland."})
     return run_eval(index, questions), index
@@ -128,13 +150,18 @@ def test_report_metrics_on_hand_made_answers() -> None:
     report, _ = _scripted_run()
     assert report["questions"] == 6
     assert report["retrieval"] == {"evaluated": 3, "hits@1": 0.6667, "hits@5": 1.0, "hits@10": 1.0, "mrr@10": 0.8333}
-    assert report["answer"] == {"evaluated": 4, "contains": 0.75, "lead_contains": 0.5, "cited_contains": 0.75}
+    # Short answers: q1 exact, q2 "April 2020" for "April" (F1 2/3), q3 declined (0), q6 exact.
+    assert report["answer"] == {"evaluated": 4, "contains": 0.75, "lead_contains": 0.5, "cited_contains": 0.75,
+                                "short_em": 0.5, "short_f1": 0.6667}
     assert report["citations"] == {"precision": 0.8, "count": 5}
     assert report["abstention"] == {"unanswerable": 2, "recall": 0.5, "false_abstention_rate": 0.25}
     assert report["choices"] == {"evaluated": 1, "accuracy": 1.0}
     rows = {r["id"]: r for r in report["per_question"]}
     assert rows["q1"]["cited_doc_ids"] == ["a", "b"] and rows["q1"]["retrieved_doc_ids"] == ["b", "a"]
     assert [rows[q]["gold_rank"] for q in ("q1", "q2", "q3")] == [2, 1, 1]
+    assert [rows[q]["short_answer"] for q in ("q1", "q2", "q3")] == ["Ismail Demir", "April 2020", ""]
+    assert [rows[q]["short_em"] for q in ("q1", "q2", "q3")] == [True, False, False]
+    assert rows["q2"]["short_f1"] == 0.6667
     assert rows["q3"]["abstained"] is True and rows["q3"]["contains"] is False
     assert rows["q6"]["choice"] == "poland." and rows["q6"]["choice_right"] is True
     assert rows["q6"]["choice_answer"] == "Poland took the silver [1]." and "choice_answer" not in rows["q1"]
@@ -275,14 +302,14 @@ def test_question_set_is_consistent_with_the_demo_corpus() -> None:
 REPORT_KEYS = {
     "questions": None,
     "retrieval": {"evaluated", "hits@1", "hits@5", "hits@10", "mrr@10"},
-    "answer": {"evaluated", "contains", "lead_contains", "cited_contains"},
+    "answer": {"evaluated", "contains", "lead_contains", "cited_contains", "short_em", "short_f1"},
     "citations": {"precision"},
     "abstention": {"unanswerable", "recall", "false_abstention_rate"},
     "choices": {"evaluated", "accuracy"},
     "latency_ms": {"p50", "p95"},
     "per_question": None,
 }
-ROW_KEYS = {"id", "answer", "cited_doc_ids", "retrieved_doc_ids", "abstained", "choice", "ms"}
+ROW_KEYS = {"id", "short_answer", "answer", "cited_doc_ids", "retrieved_doc_ids", "abstained", "choice", "ms"}
 
 
 def test_cli_eval_writes_the_report(tiny_index, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
@@ -308,6 +335,44 @@ def test_cli_eval_writes_the_report(tiny_index, tmp_path: Path, capsys: pytest.C
     assert all(set(r) >= ROW_KEYS for r in report["per_question"])
     printed = capsys.readouterr().out
     assert "hits@1" in printed and f"report written to {out}" in printed
+    assert "short answers" in printed and "exact match" in printed
+
+
+def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
+        tiny_index, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from fake_reader import FakeReader
+
+    tiny_index.close()
+    # A reader that marks the wrong word: its column must differ from the rules' on the same answers.
+    monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None: FakeReader(("Lavaville",)))
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
+                                     "answers": ["3,000"], "gold_doc_ids": ["t-volcano"]}) + "\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    argv = ["eval", str(questions), "--index", str(tiny_index.dir), "--reader", str(tmp_path / "reader"),
+            "--compare-no-reader", "--report", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["no_reader"]) == set(REPORT_KEYS)
+    assert report["per_question"][0]["short_answer"] == "Lavaville"
+    assert report["no_reader"]["per_question"][0]["short_answer"] == "3,000"
+    assert report["answer"]["short_em"] == 0.0 and report["no_reader"]["answer"]["short_em"] == 1.0
+    assert report["answer"]["contains"] == report["no_reader"]["answer"]["contains"]  # the same answer text
+    printed = capsys.readouterr().out
+    header, *rows = printed[printed.index("reader fake") :].splitlines()
+    assert header.split() == ["reader", "fake", "no", "reader"]
+    short_em = next(r for r in rows if r.startswith("short exact match")).split()
+    assert short_em[-2:] == ["0.000", "1.000"]
+
+
+def test_compare_table_puts_reports_side_by_side() -> None:
+    report, _ = _scripted_run()
+    worse = json.loads(json.dumps(report))
+    worse["answer"]["short_f1"] = 0.25
+    table = compare_table({"with": report, "without": worse}).splitlines()
+    assert table[0].split() == ["with", "without"]
+    assert next(r for r in table if r.startswith("short F1")).split()[-2:] == ["0.667", "0.250"]
+    assert len(table) == 13  # a header and twelve metrics
 
 
 # --- the whole question set through the real pipeline ------------------------------------------------------

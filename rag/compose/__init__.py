@@ -1,0 +1,72 @@
+"""The templated answer composer: choose the sentences that answer, cite the passages they come from.
+
+Extractive and deterministic. One module a job: :mod:`.candidates` scores the sentences of the retrieved passages,
+:mod:`.abstain` decides when they do not answer, :mod:`.free_form`, :mod:`.choices` and :mod:`.claims` answer the
+three kinds of question, and :mod:`.render` turns the chosen sentences into cited text. Every marker [n] points at a
+passage that contains the sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rag import templates as T
+from rag.compose.abstain import _stale, unanswered
+from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_first_article, score_candidates
+from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
+from rag.compose.claims import _claim_answer
+from rag.compose.free_form import _free_answer
+from rag.compose.reading import read_sentences
+from rag.compose.render import _related
+from rag.compose.short import short_answer
+from rag.dates import human_date
+from rag.question import analyze, is_true_false
+from rag.reader.base import Reader
+from rag.retrieve import option_hits
+from rag.text import content_terms, stem
+from rag.types import Answer, Hit
+
+__all__ = ["CHOICE_HITS", "compose"]
+
+
+def compose(index, question: str, search_text: str, query, hits: list[Hit], choices: Sequence[str],  # noqa: ANN001
+            timings: dict[str, float], option_evidence: Sequence[Hit] | None = None,
+            reader: Reader | None = None) -> Answer:
+    """The Answer for ``question`` from ``hits`` (best first). ``option_evidence`` is what
+    :func:`rag.retrieve.option_hits` found for the offered options, when the caller searched it already (the
+    pipeline does, beside retrieval); it is searched here otherwise. ``reader`` (None: the rules alone) reads
+    the chosen sentences."""
+    info = analyze(search_text, tuple(choices))
+    base = {"question": question, "search_query": search_text, "timings": timings, "hits": tuple(hits)}
+    if not hits:
+        empty = index.store.counts()["articles"] == 0
+        return Answer(text=T.NO_ARTICLES if empty else T.NOT_FOUND, abstained=True, **base)
+    if is_true_false(info.choices):
+        return _picked(_claim_answer(info.choices, search_text, hits, base))
+    if info.choices:
+        # The options' own words say nothing about which one the question asks for ("North America" in a report
+        # of a convention is not evidence about a charger law): the candidates are scored by the question's.
+        options = frozenset(stem(t) for choice in info.choices for t in content_terms(choice))
+        info = replace(info, stems=info.stems - options or info.stems)
+        candidates = score_candidates(info, hits[:CHOICE_HITS])
+        if option_evidence is None:
+            option_evidence = option_hits(index, query, info.choices)
+        candidates += _option_candidates(info, hits, option_evidence)
+        return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
+    read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
+    candidates = score_candidates(info, read)
+    best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
+    if unanswered(info, search_text, best, read):
+        return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
+    if _stale(search_text, best, query.latest):
+        text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
+        return Answer(text=text, abstained=True, related=_related(hits), **base)
+    span = read_sentences(reader, search_text, [best])[0].span if reader is not None else None
+    short = short_answer(info, best.text, best.hit.article.published, span)
+    return replace(_free_answer(info, candidates, best, base), short_answer=short)
+
+
+def _picked(answer: Answer) -> Answer:
+    """A choice's Answer with the option picked as its short answer (none when it picks none)."""
+    return replace(answer, short_answer="" if answer.abstained or answer.choice is None else answer.choice)

@@ -1,0 +1,119 @@
+"""How the reader reaches the composer: Settings.reader, the lazy load once per index, the fallback to the rules
+when the shipped model is missing, and the CLI's --reader / --no-reader."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import SEED
+from fake_reader import FakeReader
+
+from rag import compose as composer
+from rag.cli import main
+from rag.config import READER_OFF, load_settings
+from rag.embed import HashEmbedder
+from rag.errors import RagError
+from rag.pipeline import NewsIndex
+
+QUESTION = "When will the S-400 systems be fully installed in Turkey?"
+
+
+@pytest.fixture
+def no_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped reader directory pointed at an empty one: newsrag before its model arrives."""
+    empty = tmp_path / "no-reader"
+    empty.mkdir()
+    monkeypatch.setattr("rag.reader.base.SHIPPED", empty)
+    return empty
+
+
+def _seed_index(path: Path, **settings: str) -> NewsIndex:
+    index = NewsIndex.open(path, create=True, embedder=HashEmbedder(256), settings=load_settings(**settings))
+    index.ingest([str(SEED)])
+    return index
+
+
+def test_settings_read_the_reader_from_arguments_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().reader is None and not load_settings().reader_off
+    monkeypatch.setenv("NEWSRAG_READER", "None")
+    assert load_settings().reader_off
+    assert load_settings(reader="/models/r").reader == "/models/r" and not load_settings(reader="/models/r").reader_off
+    assert load_settings().with_reader(None).reader_off  # None keeps what was set
+
+
+def test_a_missing_shipped_model_falls_back_to_the_rules_with_one_warning(
+        tmp_path: Path, no_shipped_model: Path, caplog: pytest.LogCaptureFixture) -> None:
+    index = _seed_index(tmp_path / "index")
+    with caplog.at_level(logging.WARNING, logger="rag.pipeline"):
+        first = index.ask(QUESTION, as_of="2019-12-20")
+        second = index.ask(QUESTION, as_of="2019-12-20")
+    assert index.reader() is None
+    assert not first.abstained and first.text == second.text
+    warnings = [r.getMessage() for r in caplog.records if "without a reader" in r.getMessage()]
+    assert len(warnings) == 1 and str(no_shipped_model) in warnings[0]  # loaded (and warned) once per index
+
+
+def test_reader_off_loads_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: object = None) -> None:
+        raise AssertionError("the reader was loaded although it is off")
+
+    monkeypatch.setattr("rag.pipeline.load_reader", refuse)
+    index = _seed_index(tmp_path / "index", reader=READER_OFF)
+    assert index.reader() is None
+    assert not index.ask(QUESTION, as_of="2019-12-20").abstained
+
+
+def test_an_explicit_reader_directory_without_a_model_is_an_error(tmp_path: Path) -> None:
+    index = _seed_index(tmp_path / "index", reader=str(tmp_path / "elsewhere"))
+    with pytest.raises(RagError, match="elsewhere"):
+        index.ask(QUESTION, as_of="2019-12-20")
+
+
+def test_the_reader_given_is_loaded_once_and_reaches_the_composer(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeReader(("April",))
+    loads: list[object] = []
+
+    def load(path: object = None) -> FakeReader:
+        loads.append(path)
+        return fake
+
+    monkeypatch.setattr("rag.pipeline.load_reader", load)
+    index = _seed_index(tmp_path / "index", reader=str(tmp_path / "my-reader"))
+    seen: list[object] = []
+    real = composer.compose
+
+    def spy(*args: object, reader: object = None, **kwargs: object) -> object:
+        seen.append(reader)
+        return real(*args, reader=reader, **kwargs)
+
+    monkeypatch.setattr("rag.pipeline.compose.compose", spy)
+    index.ask(QUESTION, as_of="2019-12-20")
+    index.ask(QUESTION, as_of="2019-12-20")
+    assert loads == [str(tmp_path / "my-reader")]
+    assert seen == [fake, fake]
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_reader_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_shipped_model: Path) -> None:
+    path = tmp_path / "index"
+    assert main(["ingest", str(SEED), "--index", str(path), "--model", "hash-256", "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, err = _cli(capsys, "ask", QUESTION, "--as-of", "2019-12-20", "--index", str(path), "--no-reader")
+    assert code == 0 and "April" in out, err
+    code, _, err = _cli(capsys, "ask", QUESTION, "--index", str(path), "--reader", str(tmp_path / "nowhere"))
+    assert code == 2 and "no reader model in" in err and "nowhere" in err
+    with pytest.raises(SystemExit):  # one or the other
+        main(["ask", QUESTION, "--index", str(path), "--no-reader", "--reader", str(tmp_path)])
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": QUESTION, "answers": ["April 2020"], "as_of": "2019-12-20"}) + "\n")
+    code, _, err = _cli(capsys, "eval", str(questions), "--index", str(path), "--reader", str(tmp_path / "nowhere"))
+    assert code == 2 and "nowhere" in err

@@ -1,0 +1,122 @@
+"""Short answers: the typed phrase of the answering sentence, relative dates written out, the reader's span when it
+marks one, and where the short answer shows (Answer, ask --json, the CLI's first line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SEED
+from fake_reader import FakeReader
+
+from rag.cli import main
+from rag.compose.short import asked_type, short_answer, typed_phrase
+from rag.config import READER_OFF, load_settings
+from rag.dates import resolve_relative
+from rag.embed import HashEmbedder
+from rag.pipeline import NewsIndex
+from rag.question import analyze
+
+SEED_QUESTION = "When will the S-400 systems be fully installed in Turkey?"
+
+
+@pytest.mark.parametrize(("phrase", "published", "expected"), [
+    ("April next year", "2019-12-14", "April 2020"),
+    ("in April of next year", "2019-12-14", "in April 2020"),
+    ("last year", "2023-01-05", "2022"),
+    ("next month", "2019-12-14", "January 2020"),
+    ("yesterday", "2015-09-12", "11 September 2015"),
+    ("April", "2019-12-14", "April"),  # last April or next: the tense says, not the date
+    ("April next year", None, "April next year"),  # an undated article resolves nothing
+])
+def test_relative_dates_are_written_out_against_the_article_date(phrase: str, published: str | None,
+                                                                 expected: str) -> None:
+    assert resolve_relative(phrase, published) == expected
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    ("When will the S-400 systems be fully installed in Turkey?",
+     "Now training is in progress, and in April next year, the systems will be fully installed.", "April 2020"),
+    ("How many divisions are covered by the agreement?",
+     "The 2017 deal, worth $2.5 billion, covers two divisions of the S-400.", "two"),
+    ("How much did the telescope cost?", "The telescope, launched in 2021 with 18 mirrors, cost $10 billion.",
+     "$10 billion"),
+    ("How old is Mack Rutherford?", "Mack Rutherford, a 17-year-old pilot, landed in Sofia.", "17"),
+    ("How long did the review take?", "Review took about four months after 2 rounds, she said.", "four months"),
+    ("Who is the head of Turkey's Defence Industry Directorate?",
+     "Ismail Demir, head of the Turkish Defence Industry Directorate, said Ankara was still interested.",
+     "Ismail Demir"),
+    ("Who ran for Governor of Virginia for the Libertarian Party?",
+     "Attorney Robert Sarvis, the Libertarian Party's nominee for Governor of Virginia, answered.", "Robert Sarvis"),
+    ("Which country did Turkey say it would produce air defence systems with?",
+     "Russia and Turkey will start joint production of S-400 defense system.", "Russia"),
+    ("Which museum will become the new home of the shuttle Enterprise?",
+     "The shuttle Enterprise will move from Virginia to the Intrepid Sea-Air-Space Museum in New York.",
+     "Intrepid Sea-Air-Space Museum"),
+])
+def test_the_typed_phrase_the_question_does_not_name(question: str, sentence: str, expected: str) -> None:
+    assert short_answer(analyze(question), sentence, "2019-12-14") == expected
+
+
+def test_the_kind_of_phrase_follows_the_question() -> None:
+    kinds = {q: asked_type(analyze(q)) for q in ("When did it open?", "How many died?", "Who won?", "Where is it?",
+                                                 "Which city hosts it?", "What percentage voted?", "Which team won?")}
+    assert list(kinds.values()) == ["date", "amount", "person", "place", "place", "amount", "name"]
+
+
+def test_nothing_of_the_kind_is_no_short_answer() -> None:
+    assert typed_phrase(analyze("How many people died?"), "Nobody knows yet what happened there.") == ""
+    assert typed_phrase(analyze("When did Velmora open?"), "Velmora opened its doors to everyone.") == ""
+
+
+def test_a_reader_span_is_the_short_answer_and_its_relative_date_is_resolved() -> None:
+    sentence = "Now training is in progress, and in April next year, the systems will be fully installed."
+    start = sentence.index("April")
+    info = analyze("When will the systems be installed?")
+    assert short_answer(info, sentence, "2019-12-14", (start, start + len("April next year"))) == "April 2020"
+    assert short_answer(info, sentence, "2019-12-14", (start, start + 5)) == "April"
+    assert short_answer(info, sentence, "2019-12-14", (5, 999)) == "April 2020"  # a span outside: the typed phrase
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "index"
+    index = NewsIndex.open(path, create=True, embedder=HashEmbedder(256))
+    index.ingest([str(SEED)])
+    index.close()
+    return path
+
+
+def _open(path: Path, **kw: object) -> NewsIndex:
+    return NewsIndex.open(path, embedder=HashEmbedder(256), settings=load_settings(reader=READER_OFF), **kw)
+
+
+def test_answers_carry_a_short_answer_by_kind(seed_dir: Path) -> None:
+    index = _open(seed_dir)
+    free = index.ask(SEED_QUESTION, as_of="2019-12-20")
+    assert free.short_answer == "April 2020" and free.to_dict()["short_answer"] == "April 2020"
+    picked = index.ask("By which month should the first S-400 batch be ready?", choices=["January", "April", "June"])
+    assert picked.short_answer == picked.choice == "April"
+    declined = index.ask("Who won the 2031 Venus marathon?")
+    assert declined.abstained and declined.short_answer == ""
+
+
+def test_the_reader_span_on_the_chosen_sentence_wins_over_the_rules(seed_dir: Path) -> None:
+    fake = FakeReader(("the systems",))
+    answer = _open(seed_dir, reader=fake).ask(SEED_QUESTION, as_of="2019-12-20")
+    assert answer.short_answer == "the systems"
+    question, sentences = fake.read_calls[-1]
+    assert question == SEED_QUESTION and len(sentences) == 1
+    assert "April next year" in sentences[0].text and sentences[0].published == "2019-12-14"
+    assert sentences[0].title.startswith("Russia and Turkey")
+    # A reader that marks nothing leaves the rules' phrase.
+    assert _open(seed_dir, reader=FakeReader(())).ask(SEED_QUESTION, as_of="2019-12-20").short_answer == "April 2020"
+
+
+def test_cli_shows_the_short_answer_first(seed_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["ask", SEED_QUESTION, "--as-of", "2019-12-20", "--index", str(seed_dir), "--no-reader"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Answer: April 2020"
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["short_answer"] == "April 2020"
