@@ -9,6 +9,8 @@ candidates:
 - the composer proxy: ``rag.compose.score_candidates`` over the same articles given as whole-article hits in
   search order (the evidence passage first), its best sentence as the composer picks it (``_holding_the_kind``);
   it reads every sentence of those articles, not only the shortlist;
+- the composer's READ_TOP best sentences re-ranked by the reader's probability plus a weight of the composer's
+  score (how the composer uses the reader);
 - span exact match / F1 (SQuAD normalization, best over the accepted answers) of the reader's span in its top
   sentence, and of its span in the first answering sentence (the span head alone);
 - option accuracy: the reader's ``choose`` over the shortlist, against the option stated most by the
@@ -28,15 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.compose import _holding_the_kind, score_candidates
+from rag.compose.candidates import _holding_the_kind, score_candidates
 from rag.question import analyze
-from rag.reader import data
+from rag.reader import SentenceInput, data
 from rag.reader.calibrate import TOP_K, Case, cases
 from rag.reader.model import TrainedReader, _stated
 from rag.text import normalize_answer
 from rag.types import ArticleInfo, Hit, Passage
 
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+RULE_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)
+READ_TOP = 12
 
 
 def f1(prediction: str, answers: list[str] | tuple[str, ...]) -> tuple[float, float]:
@@ -53,8 +57,9 @@ def f1(prediction: str, answers: list[str] | tuple[str, ...]) -> tuple[float, fl
     return best_em, best_f1
 
 
-def composer_top(case: Case, corpus: dict[str, dict]) -> str:
-    """The sentence today's composer scores best over the question's articles (see the module docstring)."""
+def composer_candidates(case: Case, corpus: dict[str, dict]) -> tuple[list, object]:
+    """Today's composer's scored candidates over the question's articles, and its best (see the module
+    docstring)."""
     q = case.question
     docs = ([("evidence", "", q.as_of, q.evidence)] if q.evidence else []) + [
         (d, corpus[d]["title"], corpus[d]["published"], corpus[d]["text"]) for d in q.doc_ids if d in corpus]
@@ -63,8 +68,7 @@ def composer_top(case: Case, corpus: dict[str, dict]) -> str:
             for i, (aid, title, published, text) in enumerate(docs)]
     info = analyze(q.question)
     cands = score_candidates(info, hits)
-    best = _holding_the_kind(info, cands, max(cands, key=lambda c: c.score, default=None))
-    return best.text if best else ""
+    return cands, _holding_the_kind(info, cands, max(cands, key=lambda c: c.score, default=None))
 
 
 def option_baseline(case: Case) -> int:
@@ -90,6 +94,7 @@ def main() -> None:
     n = len(all_cases)
     hits = Counter()
     blend = {w: [] for w in BLEND_WEIGHTS}
+    rerank = {w: [] for w in RULE_WEIGHTS}
     ems, f1s, oracle_f1 = [], [], []
     opt_reader, opt_base, opt_n, ms = 0, 0, 0, []
     for i, case in enumerate(all_cases):
@@ -101,7 +106,20 @@ def main() -> None:
         over = np.array([c.overlap for c in case.candidates])
         hits["any"] += int(labels.any())
         hits["overlap"] += int(labels[0])
-        hits["composer"] += int(data.holds_answer(q.answers, composer_top(case, corpus)))
+        ccands, cbest = composer_candidates(case, corpus)
+        hits["composer"] += int(cbest is not None and data.holds_answer(q.answers, cbest.text))
+        shortlist = sorted(ccands, key=lambda c: -c.score)[:READ_TOP]
+        if shortlist:
+            cprobs = np.array([r.score for r in reader.read(q.question, [SentenceInput(c.text, c.hit.article.title,
+                                                                                       c.hit.article.published)
+                                                                         for c in shortlist])])
+            cscores = np.array([c.score for c in shortlist])
+            for w in RULE_WEIGHTS:
+                pick = shortlist[int(np.argmax(cprobs + w * cscores))]
+                rerank[w].append(int(data.holds_answer(q.answers, pick.text)))
+        else:
+            for w in RULE_WEIGHTS:
+                rerank[w].append(0)
         top = int(np.argmax(probs))
         hits["reader"] += int(labels[top])
         for w in BLEND_WEIGHTS:
@@ -126,11 +144,13 @@ def main() -> None:
     even = {w: float(np.mean(v[::2])) for w, v in blend.items()}
     w_best = max(BLEND_WEIGHTS, key=lambda w: even[w])
     print(f"held-out questions with candidates: {n} (any of the top {TOP_K} holds the answer: {hits['any'] / n:.3f})")
-    print(f"{'scorer':<36} top-1 holds answer")
+    print(f"{'scorer':<44} top-1 holds answer")
     for name in ("overlap", "composer", "reader"):
-        print(f"{name:<36} {hits[name] / n:.3f}")
+        print(f"{name:<44} {hits[name] / n:.3f}")
     for w in BLEND_WEIGHTS:
-        print(f"{f'reader + {w} x overlap':<36} {np.mean(blend[w]):.3f}{'  <- picked on even questions' if w == w_best else ''}")
+        print(f"{f'reader + {w} x overlap':<44} {np.mean(blend[w]):.3f}{'  <- picked on even questions' if w == w_best else ''}")
+    for w in RULE_WEIGHTS:
+        print(f"{f'composer top {READ_TOP} by reader + {w} x composer':<44} {np.mean(rerank[w]):.3f}")
     print(f"reader gain over composer: {(hits['reader'] - hits['composer']) / n:+.3f}")
     print(f"span of the reader's top sentence: EM {np.mean(ems):.3f} F1 {np.mean(f1s):.3f} (all {n} questions)")
     if oracle_f1:

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from rag import templates as T
-from rag.compose.abstain import _stale, unanswered
+from rag.compose.abstain import _stale, unanswered, unread
 from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_first_article, score_candidates
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
-from rag.compose.reading import read_sentences
+from rag.compose.reading import read_best
 from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
@@ -53,16 +53,22 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         if option_evidence is None:
             option_evidence = option_hits(index, query, info.choices)
         candidates += _option_candidates(info, hits, option_evidence)
-        return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
+        return _picked(_choice_answer(info, candidates, hits, base, index.embedder, reader))
     read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
     candidates = score_candidates(info, read)
-    best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
-    if unanswered(info, search_text, best, read):
+    if reader is None:
+        best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
+        declined, span = unanswered(info, search_text, best, read), None
+    else:
+        picked = read_best(reader, search_text, candidates)
+        best, reading = picked if picked is not None else (None, None)
+        declined = unread(reader, reading, search_text, best, read)
+        span = reading.span if reading is not None else None
+    if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     if _stale(search_text, best, query.latest):
         text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
         return Answer(text=text, abstained=True, related=_related(hits), **base)
-    span = read_sentences(reader, search_text, [best])[0].span if reader is not None else None
     short = short_answer(info, best.text, best.hit.article.published, span)
     return replace(_free_answer(info, candidates, best, base), short_answer=short)
 

@@ -1,4 +1,5 @@
-"""What the composer asks of a reader: the candidate sentences, each with its headline and date."""
+"""What the composer asks of a reader: the candidate sentences, each with its headline and date, and the sentence
+the reader takes to answer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from collections.abc import Sequence
 
 from rag.compose.candidates import Candidate
 from rag.reader.base import Reader, Reading, SentenceInput
+
+# The composer's best-scored candidates that the reader reads (its score carries retrieval rank and the question's
+# terms; the answer is rarely below these). See docs/reader.md for the measurements behind both numbers.
+READ_TOP = 12
+# The composer's score added to the reader's probability when choosing among them.
+RULE_WEIGHT = 0.25
 
 
 def read_sentences(reader: Reader, question: str, cands: Sequence[Candidate]) -> list[Reading]:
@@ -15,3 +22,20 @@ def read_sentences(reader: Reader, question: str, cands: Sequence[Candidate]) ->
     if len(readings) != len(sentences):
         raise ValueError(f"reader {reader.name} gave {len(readings)} readings for {len(sentences)} sentences")
     return readings
+
+
+def shortlist(cands: Sequence[Candidate], top_k: int = READ_TOP) -> list[Candidate]:
+    """The ``top_k`` best-scored candidates, best first (ties: reading order)."""
+    order = sorted(range(len(cands)), key=lambda i: (-cands[i].score, i))
+    return [cands[i] for i in order[:top_k]]
+
+
+def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
+    """The candidate the reader takes to answer ``question`` (its probability plus RULE_WEIGHT of the composer's
+    score, among the READ_TOP best-scored) with its Reading; None when there is no candidate."""
+    top = shortlist(cands)
+    if not top:
+        return None
+    readings = read_sentences(reader, question, top)
+    best = max(range(len(top)), key=lambda i: (readings[i].score + RULE_WEIGHT * top[i].score, -i))
+    return top[best], readings[best]

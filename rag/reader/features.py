@@ -14,9 +14,9 @@ import numpy as np
 from rag.reader.base import SentenceInput
 from rag.text import content_terms, stem
 
-MAX_LENGTH = 96  # the pilot's length: a sentence with its headline and date fits; the question gets 40 at most
-MAX_QUESTION_TOKENS = 40
-MAX_TITLE_WORDS = 14
+MAX_LENGTH = 80  # tokens in all: a news sentence of ~30 words fits beside the question, its headline and date
+MAX_QUESTION_TOKENS = 32
+MAX_TITLE_WORDS = 8
 
 
 @dataclass(frozen=True)
