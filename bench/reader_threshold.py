@@ -18,7 +18,7 @@ from rag.pipeline import NewsIndex
 from rag.reader.base import Reading, SentenceInput
 from rag.reader.model import TrainedReader
 
-THRESHOLDS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+THRESHOLDS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15)
 
 
 @dataclass

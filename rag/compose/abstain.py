@@ -10,7 +10,6 @@ from rag.compose.candidates import _PERCENT_QUESTION, Candidate, _holds_kind
 from rag.compose.names import _YEAR, _specifics, _years_meant, missing_names
 from rag.dates import to_date
 from rag.question import QuestionInfo
-from rag.reader.base import Reader, Reading
 from rag.text import STOPWORDS
 from rag.types import Hit
 
@@ -42,20 +41,6 @@ def unanswered(info: QuestionInfo, search_text: str, best: Candidate | None, rea
                 or _price_without_money(info, best)
                 or _PERCENT_QUESTION.search(info.text) and not _holds_kind(info, best.text)
                 or _figure_of_another_time(info, best))
-
-def unread(reader: Reader, reading: Reading | None, search_text: str, best: Candidate | None,
-           read: Sequence[Hit]) -> bool:
-    """With a reader: the articles are taken not to answer when the reader's best sentence scores below its
-    calibrated threshold, or (the rules the reader does not replace, see docs/reader.md) when two names of the
-    question appear in nothing read or the best sentence's article lacks a year or name-number the question asks
-    about."""
-    if best is None or reading is None or reading.score < reader.threshold:
-        return True
-    return KEEP_NAME_RULES and (len(missing_names(search_text, read)) >= 2
-                                or bool(unmatched_specifics(search_text, best, read)))
-
-
-KEEP_NAME_RULES = True
 
 # "This week", "last month", "yesterday": the question is about the news of its days, which an article published
 # over STALE_DAYS before does not report (RealTimeQA: 4 answers from articles 3 to 12 months old, all wrong, and
