@@ -134,7 +134,26 @@ def _parser() -> argparse.ArgumentParser:
     c = command("bench", "time ingest, queries, app start-up, memory and disk on a corpus (index: a temporary one "
                 "unless --index)", _bench)
     bench_arguments(c)
+    _add_train_reader(sub)
     return p
+
+
+def _add_train_reader(sub) -> None:  # noqa: ANN001
+    from rag.reader import train
+
+    c = sub.add_parser("train-reader", help="train newsrag's reader model on the news-quiz training weeks",
+                       description=train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_arguments(c)
+    c.set_defaults(run=_train_reader)
+
+
+def _train_reader(args: argparse.Namespace) -> int:
+    from rag.reader.train import settings, train
+
+    logging.getLogger("rag.reader").setLevel(logging.INFO)
+    out = train(settings(args))
+    print(f"reader model written to {out}")
+    return 0
 
 
 def _filters(c: argparse.ArgumentParser) -> None:

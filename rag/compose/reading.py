@@ -1,4 +1,5 @@
-"""What the composer asks of a reader: the candidate sentences, each with its headline and date."""
+"""What the composer asks of a reader: the candidate sentences, each with its headline and date, and the sentence
+the reader takes to answer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from collections.abc import Sequence
 
 from rag.compose.candidates import Candidate
 from rag.reader.base import Reader, Reading, SentenceInput
+
+# The composer's best-scored candidates that the reader reads (its score carries retrieval rank and the question's
+# terms; the answer is rarely below these). See docs/reader.md for the measurements behind both numbers.
+READ_TOP = 8
+# The composer's score added to the reader's probability when choosing among them.
+RULE_WEIGHT = 1.0
 
 
 def read_sentences(reader: Reader, question: str, cands: Sequence[Candidate]) -> list[Reading]:
@@ -15,3 +22,23 @@ def read_sentences(reader: Reader, question: str, cands: Sequence[Candidate]) ->
     if len(readings) != len(sentences):
         raise ValueError(f"reader {reader.name} gave {len(readings)} readings for {len(sentences)} sentences")
     return readings
+
+
+def shortlist(cands: Sequence[Candidate], top_k: int = READ_TOP) -> list[Candidate]:
+    """The ``top_k`` best-scored candidates, best first, then those of the ``top_k`` holding most of the question's
+    weighted terms that are not among them (ties: reading order). The reader finds more answers among the sentences
+    that share the question's words than among the composer's best-scored alone (docs/reader.md)."""
+    by_score = sorted(range(len(cands)), key=lambda i: (-cands[i].score, i))[:top_k]
+    by_support = sorted(range(len(cands)), key=lambda i: (-cands[i].support, i))[:top_k]
+    return [cands[i] for i in dict.fromkeys(by_score + by_support)]
+
+
+def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
+    """The candidate the reader takes to answer ``question`` (its probability plus RULE_WEIGHT of the composer's
+    score, among the READ_TOP best-scored) with its Reading; None when there is no candidate."""
+    top = shortlist(cands)
+    if not top:
+        return None
+    readings = read_sentences(reader, question, top)
+    best = max(range(len(top)), key=lambda i: (readings[i].score + RULE_WEIGHT * top[i].score, -i))
+    return top[best], readings[best]

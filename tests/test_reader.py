@@ -1,0 +1,217 @@
+"""The reader: shipped weights read the seed article offline, a tiny training run goes end to end, calibration and
+span decoding are exact."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunk import sentence_spans
+from rag.reader import SentenceInput, load_reader
+from rag.reader.calibration import Platt, abstention_rate, abstention_threshold, fit_platt
+from rag.reader.data import answer_span, holds_answer
+from rag.reader.features import Encoder, best_span, token_span
+from rag.reader.train import TrainSettings, default_base, train
+
+SEED = Path(__file__).resolve().parent.parent / "rag" / "data" / "demo" / "seed-s400.txt"
+SEED_TITLE = "Russia and Turkey will start joint production of S-400 defense system and transfer of technologies"
+
+
+# --- calibration ---------------------------------------------------------------------------------------------
+
+def test_platt_recovers_the_mapping_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, 20000)
+    labels = rng.random(20000) < 1 / (1 + np.exp(-(1.5 * logits - 0.7)))
+    platt = fit_platt(logits, labels.astype(int))
+    assert platt.a == pytest.approx(1.5, abs=0.08)
+    assert platt.b == pytest.approx(-0.7, abs=0.08)
+    probs = platt.probability([-10.0, 0.0, 10.0])
+    assert probs[0] < 0.01 < probs[1] < 0.99 < probs[2]
+
+
+def test_platt_needs_both_labels_and_a_known_method() -> None:
+    with pytest.raises(ValueError, match="both positive and negative"):
+        fit_platt([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="Must be 'platt'"):
+        Platt.from_config({"method": "isotonic"})
+    assert Platt.from_config(Platt(2.0, -1.0).to_config()) == Platt(2.0, -1.0)
+
+
+def test_threshold_declines_at_most_the_allowed_share_of_answerable_questions() -> None:
+    best = [i / 100 for i in range(100)]
+    t = abstention_threshold(best, 0.05)
+    assert abstention_rate(best, t) == pytest.approx(0.05)
+    assert abstention_rate(best, t + 0.01) > 0.05
+    assert abstention_threshold([0.9], 0.05) == 0.9  # one question: never declined
+
+
+# --- span decoding --------------------------------------------------------------------------------------------
+
+def test_best_span_keeps_start_before_end_inside_the_sentence_and_short() -> None:
+    offsets = [(-1, -1), (0, 5), (6, 10), (11, 15), (16, 20), (-1, -1)]
+    start = np.array([9.0, 0.0, 1.0, 0.0, 0.0, 9.0])  # the specials score highest: never chosen
+    end = np.array([9.0, 0.0, 0.0, 0.0, 2.0, 9.0])
+    span, score = best_span(start, end, offsets, max_tokens=12)
+    assert span == (6, 20) and score == pytest.approx(3.0)
+    span, _ = best_span(start, end, offsets, max_tokens=2)  # tokens 2..4 are 3 apart: too long
+    assert span in {(6, 15), (11, 20), (16, 20), (6, 10)}
+    backwards = best_span(np.array([0, 0, 0, 5.0]), np.array([0, 5.0, 0, 0]), [(-1, -1), (0, 3), (4, 7), (8, 9)])
+    assert backwards[0][0] <= backwards[0][1]
+    assert best_span(np.zeros(3), np.zeros(3), [(-1, -1)] * 3) is None
+
+
+def test_token_offsets_map_a_span_back_to_the_sentences_characters() -> None:
+    enc = Encoder(default_base() / "tokenizer.json")
+    sentence = "Now training is in progress, and in April next year, the systems will be fully installed."
+    batch = enc.encode("When will the S-400 systems be fully installed?",
+                       [SentenceInput(sentence, "Russia and Turkey", "2019-12-14")])
+    start, end = answer_span(["April next year"], sentence)
+    first, last = token_span(batch.offsets[0], start, end)
+    logits = np.full(batch.input_ids.shape[1], -5.0)
+    s_logits, e_logits = logits.copy(), logits.copy()
+    s_logits[first], e_logits[last] = 5.0, 5.0
+    (s, e), _ = best_span(s_logits, e_logits, batch.offsets[0])
+    assert sentence[s:e] == "April next year"
+    # the headline and date are read but never marked: their tokens carry no sentence offsets
+    assert sum(o[0] >= 0 for o in batch.offsets[0]) < batch.attention_mask[0].sum() - 10
+
+
+def test_answer_matching_is_on_word_boundaries() -> None:
+    assert holds_answer(["Iraq"], "They protested US airstrikes in Iraq and Syria.")
+    assert not holds_answer(["Iran"], "Pro-Iranian demonstrators stormed the embassy.")
+    assert answer_span(["the Patriot"], "Ankara would still buy Patriot missiles.") == (23, 30)
+    assert answer_span(["Iran"], "Pro-Iranian demonstrators") is None
+
+
+# --- the shipped model ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():  # noqa: ANN201
+    return load_reader()
+
+
+@pytest.fixture(scope="module")
+def seed_sentences() -> list[SentenceInput]:
+    text = SEED.read_text(encoding="utf-8")
+    return [SentenceInput(" ".join(text[s:e].split()), SEED_TITLE, "2019-12-14") for s, e in sentence_spans(text)
+            if len(text[s:e].split()) >= 4]
+
+
+# Known limit of the shipped model (docs/reader.md): on the seed article it ranks the headline-like lead sentence
+# first for "when" and "how many"; strict, so that a model that fixes it makes these tests fail until they are
+# turned back into plain ones.
+_SEED_MISS = pytest.mark.xfail(strict=True, reason="shipped reader ranks the lead sentence first (docs/reader.md)")
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    pytest.param("When will the S-400 systems be fully installed in Turkey?", "April", marks=_SEED_MISS),
+    ("Who is the head of Turkey's Defence Industry Directorate?", "Ismail Demir"),
+    pytest.param("How many divisions are covered by Turkey's S-400 acquisition agreement with Russia?", "two",
+                 marks=_SEED_MISS),
+])
+def test_shipped_reader_picks_the_answering_sentence_of_the_seed_article(shipped, seed_sentences, question: str,
+                                                                         answer: str) -> None:  # noqa: ANN001
+    readings = shipped.read(question, seed_sentences)
+    assert len(readings) == len(seed_sentences)
+    assert all(0.0 <= r.score <= 1.0 for r in readings)
+    top = max(range(len(readings)), key=lambda i: readings[i].score)
+    assert holds_answer([answer], seed_sentences[top].text), seed_sentences[top].text
+    assert readings[top].score >= shipped.threshold
+
+
+def test_shipped_reader_marks_the_short_answer(shipped, seed_sentences) -> None:  # noqa: ANN001
+    question = "When will the S-400 systems be fully installed in Turkey?"
+    answering = next(s for s in seed_sentences if "April next year" in s.text)
+    (reading,) = shipped.read(question, [answering])
+    s, e = reading.span
+    assert "April" in answering.text[s:e]
+
+
+def test_shipped_reader_chooses_the_stated_option(shipped, seed_sentences) -> None:  # noqa: ANN001
+    options = ["January", "April", "June", "December"]
+    probs = shipped.choose("By which month should the first S-400 batch be ready to operate in Turkey?", options,
+                           seed_sentences)
+    assert len(probs) == 4 and sum(probs) == pytest.approx(1.0)
+    assert options[int(np.argmax(probs))] == "April"
+
+
+def test_shipped_model_directory_is_complete_and_small() -> None:
+    from rag.reader.base import SHIPPED
+
+    config = json.loads((SHIPPED / "config.json").read_text(encoding="utf-8"))
+    assert config["calibration"]["method"] == "platt" and 0.0 < config["threshold"] < 1.0
+    assert (SHIPPED / "model.onnx").stat().st_size <= 50 * 1024 * 1024
+    assert (SHIPPED / "README.md").exists() and (SHIPPED / "tokenizer.json").exists()
+
+
+def test_missing_reader_directory_names_the_fix(tmp_path: Path) -> None:
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="train-reader"):
+        load_reader(tmp_path)
+
+
+# --- a tiny training run, end to end --------------------------------------------------------------------------
+
+def _tiny_data(folder: Path) -> None:
+    """Made-up quizzes over made-up articles: the city a fictional festival moved to, one question a week."""
+    rng = random.Random(3)
+    cities = ["Velmora", "Ostrand", "Kelbury", "Marrowgate", "Tessaly", "Quillon", "Brask", "Dunmere"]
+    questions, articles = [], []
+    for i in range(24):
+        city, *others = rng.sample(cities, 4)
+        year = "2026" if i >= 18 else "2025"
+        aid = f"art-{i}"
+        text = (f"The lantern festival number {i} drew large crowds this weekend.\n\n"
+                f"Organisers said the lantern festival will move to {city} next spring.\n\n"
+                f"Tickets for the lantern festival sold out within hours of going on sale.\n\n"
+                f"Local shops in {others[0]} reported record sales during the event.")
+        articles.append({"id": aid, "title": f"Festival {i} moves", "text": text, "url": "",
+                         "published": f"{year}-03-{i % 28 + 1:02d}", "source": "test"})
+        questions.append({"id": f"q{i}", "question": f"Where will lantern festival number {i} move next spring?",
+                          "answers": [city], "choices": [city, *others], "as_of": f"{year}-03-{i % 28 + 1:02d}",
+                          "asked_by": "test", "evidence": f"The festival is moving to {city}.",
+                          "doc_ids": [aid], "gold_doc_ids": []})
+    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
+    with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(a) + "\n" for a in articles)
+
+
+def _tiny_base(folder: Path) -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    shutil.copy(default_base() / "tokenizer.json", folder / "tokenizer.json")
+
+
+def test_tiny_training_run_writes_a_model_that_loads_back_and_reads(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "base").mkdir()
+    _tiny_data(tmp_path / "data")
+    _tiny_base(tmp_path / "base")
+    out = train(TrainSettings(data=str(tmp_path / "data"), out=str(tmp_path / "model"), base=str(tmp_path / "base"),
+                              epochs=2, groups_per_step=2, lr=1e-3, max_minutes=1.0))
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["training"]["steps"] > 0 and config["training"]["groups"] >= 18
+    assert config["calibration"]["method"] == "platt"
+    assert config["calibration_stats"]["questions"] == 6  # the 2026 questions, held out
+    reader = load_reader(out)
+    sentences = [SentenceInput("Organisers said the lantern festival will move to Brask next spring.", "F", None),
+                 SentenceInput("Tickets sold out within hours.", "F", None)]
+    readings = reader.read("Where will lantern festival number 40 move next spring?", sentences)
+    assert len(readings) == 2 and all(0.0 <= r.score <= 1.0 for r in readings)
+    for r, s in zip(readings, sentences, strict=True):
+        assert r.span is None or 0 <= r.span[0] < r.span[1] <= len(s.text)
+    assert reader.read("anything?", []) == []
