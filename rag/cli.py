@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from rag.config import READER_SHIPPED
 from rag.errors import RagError
 from rag.render import counted
 
@@ -111,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--headline-weight", type=float, metavar="X",
                    help="weight of the headline ranking fused into the lexical list (default 1; 0 = off, an ablation)")
     _reader_options(c)
-    c.add_argument("--compare-no-reader", action="store_true", help="run the set again without the reader, on the "
+    c.add_argument("--compare-no-reader", action="store_true", help="with --reader: run the set again without it, on the "
                    "same retrieval, and print both columns side by side (the report gets the second as no_reader)")
 
     c = command("follow", "poll feeds and pages on a schedule, ingesting new and corrected items as they come",
@@ -166,10 +167,12 @@ def _filters(c: argparse.ArgumentParser) -> None:
 
 def _reader_options(c: argparse.ArgumentParser) -> None:
     group = c.add_mutually_exclusive_group()
-    group.add_argument("--reader", metavar="DIR", help="reader model directory (default: the one shipped with "
-                       "newsrag, or $NEWSRAG_READER)")
-    group.add_argument("--no-reader", action="store_true", help="answer by the composer's rules alone, without "
-                       "the reader (an ablation)")
+    group.add_argument("--reader", metavar="DIR", nargs="?", const=READER_SHIPPED,
+                       help="let newsrag's trained reader pick the answer's sentence and mark its short answer: "
+                       "the shipped model, or the one in DIR (off by default; $NEWSRAG_READER sets it too)")
+    group.add_argument("--no-reader", action="store_true", help="answer by the composer's rules alone (the default, "
+                       "unless $NEWSRAG_READER turns the reader on)")
+
 
 
 def _reader_setting(args: argparse.Namespace) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag import compose, followup, retrieve
-from rag.config import FORMAT_VERSION, Settings, load_settings
+from rag.config import FORMAT_VERSION, READER_SHIPPED, Settings, load_settings
 from rag.dates import to_date
 from rag.embed import Embedder, make_embedder
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, QuestionError, RagError
@@ -389,9 +389,9 @@ class NewsIndex:
 
 
 def _load_reader(path: str | None) -> Reader | None:
-    """The reader in ``path``, or the shipped one when None; None (with a warning) when the shipped one is
-    missing, so that newsrag answers by its rules until a model ships."""
-    if path is not None:
+    """The reader in ``path``, or the shipped one when None or READER_SHIPPED; None (with a warning) when the
+    shipped one is missing, so that newsrag answers by its rules."""
+    if path is not None and path != READER_SHIPPED:
         return load_reader(path)
     try:
         return load_reader()

@@ -342,8 +342,6 @@ def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
         tiny_index, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     from fake_reader import FakeReader
 
-    monkeypatch.setattr("rag.compose.READER_SPANS", True)  # off in the shipped composer (docs/reader.md)
-
     tiny_index.close()
     # A reader that marks the wrong word: its column must differ from the rules' on the same answers.
     monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None: FakeReader(("Lavaville",)))

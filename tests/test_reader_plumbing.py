@@ -13,7 +13,7 @@ from fake_reader import FakeReader
 
 from rag import compose as composer
 from rag.cli import main
-from rag.config import READER_OFF, load_settings
+from rag.config import READER_OFF, READER_SHIPPED, load_settings
 from rag.embed import HashEmbedder
 from rag.errors import RagError
 from rag.pipeline import NewsIndex
@@ -37,7 +37,8 @@ def _seed_index(path: Path, **settings: str) -> NewsIndex:
 
 
 def test_settings_read_the_reader_from_arguments_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().reader is None and not load_settings().reader_off
+    assert load_settings().reader == READER_OFF and load_settings().reader_off  # off unless asked for
+    assert not load_settings(reader=READER_SHIPPED).reader_off
     monkeypatch.setenv("NEWSRAG_READER", "None")
     assert load_settings().reader_off
     assert load_settings(reader="/models/r").reader == "/models/r" and not load_settings(reader="/models/r").reader_off
@@ -46,7 +47,7 @@ def test_settings_read_the_reader_from_arguments_then_the_environment(monkeypatc
 
 def test_a_missing_shipped_model_falls_back_to_the_rules_with_one_warning(
         tmp_path: Path, no_shipped_model: Path, caplog: pytest.LogCaptureFixture) -> None:
-    index = _seed_index(tmp_path / "index")
+    index = _seed_index(tmp_path / "index", reader=READER_SHIPPED)
     with caplog.at_level(logging.WARNING, logger="rag.pipeline"):
         first = index.ask(QUESTION, as_of="2019-12-20")
         second = index.ask(QUESTION, as_of="2019-12-20")

@@ -17,7 +17,7 @@ from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_f
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
-from rag.compose.reading import read_best, read_sentences
+from rag.compose.reading import read_best
 from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
@@ -29,18 +29,6 @@ from rag.types import Answer, Hit
 
 __all__ = ["CHOICE_HITS", "compose"]
 
-# Whether the reader picks the free-form answer's sentence (among the composer's best-scored and best-supported).
-# On the 2026 training weeks it picks an answering sentence for 0.522 of the questions against the composer's 0.315,
-# but end to end on the demo sets it lost contains (0.886 -> 0.848, held-out set 0.722 -> 0.678), so it is off:
-# the rules pick the sentence and the reader marks the short answer in it (docs/reader.md).
-READER_PICKS = False
-# Whether the reader's span is the short answer of the rules' sentence: short-answer F1 0.489 -> 0.425 on
-# tests/data/questions.jsonl and 0.488 -> 0.355 on the held-out set against the typed phrase, so off too.
-READER_SPANS = False
-# Whether the reader's choose() joins the rules' option support. Reader alone: 0.770 of the 2026 weeks' options
-# against 0.700 for the option of the highest-overlap stating sentence, but not yet measured against the rules' own
-# choice on a set it may be tuned on (the demo sets have 4 choice questions), so off until it is.
-READER_CHOOSES = False
 
 
 def compose(index, question: str, search_text: str, query, hits: list[Hit], choices: Sequence[str],  # noqa: ANN001
@@ -66,21 +54,20 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         if option_evidence is None:
             option_evidence = option_hits(index, query, info.choices)
         candidates += _option_candidates(info, hits, option_evidence)
-        return _picked(_choice_answer(info, candidates, hits, base, index.embedder,
-                                      reader if READER_CHOOSES else None))
+        return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
     read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
     candidates = score_candidates(info, read)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
     # Abstention stays with the rules: on the demo sets the reader's probability does not tell the unanswerable
-    # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor.
+    # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. A reader, when one
+    # is given (it is off by default: docs/reader.md has why), picks the sentence among the best-scored ones and
+    # marks the short answer in it.
     declined, span = unanswered(info, search_text, best, read), None
-    if reader is not None and not declined and READER_PICKS:
+    if reader is not None and not declined:
         picked = read_best(reader, search_text, candidates)
         best, reading = picked if picked is not None else (None, None)
         declined = reading is None or reading.score < reader.threshold
         span = reading.span if reading is not None else None
-    elif reader is not None and not declined and READER_SPANS:
-        span = read_sentences(reader, search_text, [best])[0].span
     if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     if _stale(search_text, best, query.latest):

@@ -8,10 +8,8 @@ from functools import lru_cache
 
 from rag import templates as T
 from rag.compose.candidates import Candidate, score_candidates
-from rag.compose.reading import shortlist
 from rag.compose.render import _Cited, _related, _sentence
 from rag.question import QuestionInfo
-from rag.reader.base import Reader, SentenceInput
 from rag.text import content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Hit
 
@@ -157,7 +155,7 @@ def _headline_support(forms: set[str], headlines: list[str]) -> float:
 
 
 def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict,
-                   embedder=None, reader: Reader | None = None) -> Answer:  # noqa: ANN001
+                   embedder=None) -> Answer:  # noqa: ANN001
     """Pick the option the evidence supports best and cite the sentence that names it.
 
     An option is supported by a sentence that names it (exactly, or most of its informative words), weighted
@@ -181,8 +179,6 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
     if info.excluding:
         return _excluded_choice(info, cands, hits, base)
     scored = _option_scores(info, cands, hits)
-    if reader is not None:
-        scored = _with_reading(reader, info, cands, scored)
     scored.sort(key=lambda s: -s[0])
     top_score, choice, evidence = scored[0]
     if top_score <= 0 or evidence is None:
@@ -241,23 +237,3 @@ def _excluded_choice(info: QuestionInfo, cands: list[Candidate], hits: list[Hit]
     markers = "".join(dict.fromkeys(cited.cite(c) for _, _, c in named))
     text = template.format(choice=choice.rstrip("."), others=T.listing([c for _, c, _ in named]), markers=markers)
     return Answer(text=text, citations=tuple(cited.citations), sources=tuple(cited.sources), choice=choice, **base)
-
-
-# The reader's probability that the sentences state an option, added to the rules' share of the options' support.
-CHOICE_READER_WEIGHT = 1.0
-
-
-def _with_reading(reader: Reader, info: QuestionInfo, cands: list[Candidate],
-                  scored: list[tuple[float, str, Candidate | None]]) -> list[tuple[float, str, Candidate | None]]:
-    """``scored`` (in the order offered) with each option's support replaced by its share of the rules' support
-    plus CHOICE_READER_WEIGHT times the reader's probability for it, read over the best-scored candidates. An
-    option no sentence names keeps no evidence to cite, so it scores nothing."""
-    top = shortlist(cands, CHOICE_READ_TOP)
-    sentences = [SentenceInput(c.text, c.hit.article.title, c.hit.article.published) for c in top]
-    probs = reader.choose(info.text, info.choices, sentences)
-    total = sum(max(0.0, s) for s, _, _ in scored) or 1.0
-    return [(max(0.0, s) / total + CHOICE_READER_WEIGHT * p if c is not None else 0.0, choice, c)
-            for (s, choice, c), p in zip(scored, probs, strict=True)]
-
-
-CHOICE_READ_TOP = 16

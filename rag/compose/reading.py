@@ -35,7 +35,7 @@ def shortlist(cands: Sequence[Candidate], top_k: int = READ_TOP) -> list[Candida
 
 def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
     """The candidate the reader takes to answer ``question`` (its probability plus RULE_WEIGHT of the composer's
-    score, among the READ_TOP best-scored) with its Reading; None when there is no candidate."""
+    score, among the shortlist) with its Reading; None when there is no candidate."""
     top = shortlist(cands)
     if not top:
         return None
