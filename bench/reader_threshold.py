@@ -1,7 +1,7 @@
 """Where the reader's abstention threshold sits on the demo corpus's question sets: for each free-form question, the
 reader's probability for the sentence the composer picks with it, then the abstention recall (unanswerable
 questions declined) and false abstention rate (answerable ones declined) at each threshold, with the name rules the
-composer keeps beside the reader (see ``rag.compose.abstain.unread``).
+composer keeps beside the reader (``rag.compose.abstain.unanswered``).
 
     python bench/reader_threshold.py --index /tmp/demo-reader --model rag/models/reader \
         tests/data/questions.jsonl tests/data/heldout_questions.jsonl

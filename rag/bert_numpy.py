@@ -171,19 +171,32 @@ def _numpy_blas() -> list:
             if lib.user_api == "blas" and os.path.realpath(lib.filepath).startswith(numpy_dir)]
 
 
+_BLAS_LOCK = threading.Lock()
+_blas_users = 0
+_blas_saved: list[int] = []
+
+
 @contextmanager
 def _one_thread(libraries: list) -> Iterator[None]:
     """NumPy's BLAS on one thread inside the block. These matrices are small (a question is ~15 tokens), and
     OpenBLAS's threads spinning against other processes made a 3-text batch 7x slower under load here (283 ms
-    against 42 ms; 16 passages 12.9 s against 2.8 s)."""
-    before = [lib.num_threads for lib in libraries]
-    for lib in libraries:
-        lib.set_num_threads(1)
+    against 42 ms; 16 passages 12.9 s against 2.8 s). The thread count is process-wide, so overlapping blocks
+    (the app answers 4 questions at a time) share one setting: the first sets it, the last restores it."""
+    global _blas_users, _blas_saved
+    with _BLAS_LOCK:
+        if _blas_users == 0:
+            _blas_saved = [lib.num_threads for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+        _blas_users += 1
     try:
         yield
     finally:
-        for lib, n in zip(libraries, before, strict=True):
-            lib.set_num_threads(n)
+        with _BLAS_LOCK:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in zip(libraries, _blas_saved, strict=True):
+                    lib.set_num_threads(n)
 
 
 def _attention(x: np.ndarray, layer: dict[str, np.ndarray], bias: np.ndarray, heads: int) -> np.ndarray:

@@ -327,12 +327,15 @@ def _eval(args: argparse.Namespace) -> int:
         report = run_eval(index, questions, args.top_k, bar.update)
     print(report_table(report))
     if args.compare_no_reader:
+        reader = index.reader()
+        if reader is None:
+            raise RagError("--compare-no-reader compares the reader with the rules: add --reader [DIR] "
+                           "(the reader is off by default)")
         rules = NewsIndex.open(args.index, settings=replace(index.settings, reader=READER_OFF))
         with tqdm(total=len(questions), desc="eval, no reader", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
             report["no_reader"] = run_eval(rules, questions, args.top_k, bar.update)
-        reader = index.reader()
-        label = f"reader {reader.name}" if reader is not None else "reader (none loaded)"
-        print("\n" + compare_table({label: report, "no reader": report["no_reader"]}))
+        rules.close()
+        print("\n" + compare_table({f"reader {reader.name}": report, "no reader": report["no_reader"]}))
     if args.failures:
         print("\nfailures:\n" + failure_text(failures(report, args.failures)))
     if args.report:

@@ -113,7 +113,10 @@ class SentenceTransformerEmbedder:
             if not self._small_checked:
                 path = self._path()
                 if bert_shape(path) is not None:
-                    self._small = NumpyBertEncoder.load(path)
+                    try:
+                        self._small = NumpyBertEncoder.load(path)
+                    except (RagError, OSError, ValueError, KeyError) as err:
+                        log.warning("the NumPy encoder cannot run %s (%s); small batches use torch too", path, err)
                 else:
                     log.info("%s is no local BERT model the NumPy encoder runs; small batches use torch too", path)
                 self._small_checked = True

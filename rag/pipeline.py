@@ -391,7 +391,7 @@ class NewsIndex:
 def _load_reader(path: str | None) -> Reader | None:
     """The reader in ``path``, or the shipped one when None or READER_SHIPPED; None (with a warning) when the
     shipped one is missing, so that newsrag answers by its rules."""
-    if path is not None and path != READER_SHIPPED:
+    if path is not None and path.strip().lower() != READER_SHIPPED:
         return load_reader(path)
     try:
         return load_reader()

@@ -189,3 +189,36 @@ def test_heavy_imports_sees_what_a_command_imports(tmp_path: Path) -> None:
     """The check above can fail: ingest shows a progress bar, so its process imports tqdm."""
     assert "tqdm" in heavy_imports(["ingest", str(SEED), "--index", str(tmp_path / "index"), "--model", "hash-64",
                                     "--quiet"])
+
+
+def test_overlapping_one_thread_blocks_restore_the_blas_threads_once() -> None:
+    from rag.bert_numpy import _one_thread
+
+    class Lib:
+        num_threads = 4
+
+        def set_num_threads(self, n: int) -> None:
+            self.num_threads = n
+
+    lib = Lib()
+    first, second = _one_thread([lib]), _one_thread([lib])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the other question still runs: it keeps its one thread
+    assert lib.num_threads == 1
+    second.__exit__(None, None, None)
+    assert lib.num_threads == 4
+
+
+@pytest.mark.model
+def test_a_model_the_numpy_encoder_fails_to_load_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.errors import RagError
+
+    def broken(path: str) -> NumpyBertEncoder:
+        raise RagError(f"{path}: tensor names differ")
+
+    monkeypatch.setattr(NumpyBertEncoder, "load", staticmethod(broken))
+    embedder = SentenceTransformerEmbedder()
+    vecs = embedder.embed(["When will the S-400 systems be fully installed?"])
+    assert vecs.shape == (1, 384) and abs(float(np.linalg.norm(vecs[0])) - 1.0) < 1e-5
+    assert embedder.torch_loaded

