@@ -168,6 +168,11 @@ class Handlers:
     def header_html(self) -> str:
         return app_html.header_html(self.stats(), self.problem)
 
+    def follow_status(self) -> dict[str, Any]:
+        """The followed sources' row, read now: its HTML, and visible only when some source is followed."""
+        html = status_html(self.index.store) if self.index is not None else ""
+        return {"value": html, "visible": bool(html)}
+
     def page_state(self) -> tuple[str, str, gr.Dropdown, gr.Dataset]:
         """What the page shows of the index, read now: (header, index panel, source choices, examples)."""
         return (self.header_html(), self.panel_html(), gr.Dropdown(choices=self.source_names()),
@@ -269,9 +274,10 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
     with NewsApp(title="newsrag · answers from the news", analytics_enabled=False) as demo:
         turns = gr.State([])
         header = gr.HTML(h.header_html(), elem_id="nr-header", js_on_load=None)
-        if index is not None and status_html(index.store):  # followed sources (app.py --follow, newsrag follow)
-            follow = gr.HTML(status_html(index.store), elem_id="nr-follow", js_on_load=None)
-            gr.Timer(10).tick(lambda: status_html(index.store), None, follow, api_visibility="private", queue=False)
+        # Followed sources (app.py --follow, newsrag follow): always there, hidden while nothing is followed, read
+        # again on each page load and every 10 s, so a source followed after start-up shows up too.
+        follow = gr.HTML(**h.follow_status(), elem_id="nr-follow", js_on_load=None)
+        gr.Timer(10).tick(lambda: gr.HTML(**h.follow_status()), None, follow, api_visibility="private", queue=False)
         with gr.Row(equal_height=False, elem_id="nr-main"):
             with gr.Column(scale=3, min_width=320):
                 chat = gr.Chatbot(label="Chat", show_label=False, height=440, elem_id="chat", latex_delimiters=[],
@@ -326,8 +332,9 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
         gr.on([as_of.change, since.change, until.change, sources.change],
               lambda *values: gr.Accordion(label=app_html.filters_label(*values)), [as_of, since, until, sources],
               filters, api_visibility="private", queue=False, show_progress="hidden")
-        demo.load(h.page_state, None, [header, stats, sources, examples.dataset], api_visibility="private",
-                  queue=False, show_progress="hidden")
+        demo.load(lambda: (*h.page_state(), gr.HTML(**h.follow_status())), None,
+                  [header, stats, sources, examples.dataset, follow], api_visibility="private", queue=False,
+                  show_progress="hidden")
         gr.api(h.api_ask, api_name="ask")
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
 

@@ -273,7 +273,8 @@ def _follow(args: argparse.Namespace) -> int:
         raise RagError("say what to follow: feed or page URLs, or --file FILE")
     keep = parse_keep(args.keep) if args.keep else None
     index = _open(args, create=True)
-    poller = Poller(index, sources, FollowSettings(timeout_s=args.timeout, allow_private=args.allow_private),
+    poller = Poller(index, sources, FollowSettings(timeout_s=args.timeout, allow_private=args.allow_private,
+                                                   keep_age_s=keep.max_age_s if keep else None),
                     on_report=lambda report: print(report.line(), flush=True))
 
     def retain() -> None:

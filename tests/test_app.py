@@ -307,6 +307,25 @@ def test_the_page_reads_the_index_on_load(seed_index) -> None:  # noqa: ANN001
     assert any({"nr-header", "nr-stats", "source-filter"} <= {ids[o] for o in d["outputs"]} for d in loads)
 
 
+def test_follow_row_is_always_there_and_read_on_page_load(seed_index) -> None:  # noqa: ANN001
+    """Sources followed after the app started (another `newsrag follow`) show on the next page load."""
+    from rag.follow.sources import Source
+    from rag.follow.state import FollowState
+
+    h = Handlers(seed_index)
+    assert h.follow_status() == {"value": "", "visible": False}
+    config = build_app(seed_index).get_config_file()
+    ids = {c["id"]: c.get("props", {}) for c in config["components"]}
+    (row,) = [p for p in ids.values() if p.get("elem_id") == "nr-follow"]
+    assert row.get("visible") is False
+    loads = [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+    assert any("nr-follow" in {ids[o].get("elem_id") for o in d["outputs"]} for d in loads)
+    state = FollowState(seed_index.store)  # what a poller started later (or in another process) writes
+    state.put(state.get(Source("https://wire.test/rss.xml", 60.0).url))
+    shown = h.follow_status()
+    assert shown["visible"] and "Following" in shown["value"] and "wire.test/rss.xml: not read yet" in shown["value"]
+
+
 def test_a_missing_index_is_built_from_the_demo_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)

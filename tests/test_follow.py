@@ -290,3 +290,103 @@ def test_load_short_run_every_item_answerable_once(hash_index) -> None:
     assert result.published == result.answerable == result.polled_new == 6, result
     assert not result.indexed_twice and not result.client_errors and result.asks > 0, result
     assert result.seen_max_s < 30.0, result
+
+
+def _today_rfc822(days_ago: float = 0.0) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - days_ago * 86400))
+
+
+def test_backoff_after_thousands_of_errors_does_not_overflow(hash_index, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FeedServer() as server:
+        server.set("/gone.xml", b"", status=404)
+        source = Source(server.url("/gone.xml"), 60.0)
+        poller = Poller(hash_index, [source], FAST)
+        state = FollowState(hash_index.store)
+        dead = state.get(source.url)
+        dead.errors, dead.next_poll = 5000, time.time() - 1  # a host dead for months, now due again
+        state.put(dead)
+        (report,) = poller.poll_round()
+        after = FollowState(hash_index.store).get(source.url)
+        assert report.errors == 1 and after.errors == 5001
+        assert after.next_poll == pytest.approx(after.last_poll + FAST.max_backoff_s)
+
+        def broken(_source: Source) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(poller, "poll", broken)
+        poller._safe_poll(source)  # the daemon thread's path: a poll that raised is recorded as an error too
+        after = FollowState(hash_index.store).get(source.url)
+        assert after.errors == 5002 and "disk full" in after.last_report["message"]
+        assert after.next_poll == pytest.approx(after.last_poll + FAST.max_backoff_s)
+
+
+def test_comment_after_a_url_and_fragments(tmp_path: Path) -> None:
+    lines = ["https://a.org/rss.xml  # BBC", "https://b.org/page.html#top every=5m\t# the top story",
+             "https://c.org/x#y", "   # indented comment"]
+    assert parse_sources(lines, 900) == [Source("https://a.org/rss.xml", 900),
+                                         Source("https://b.org/page.html#top", 300), Source("https://c.org/x#y", 900)]
+
+
+def test_app_follow_file_without_sources_is_an_error_not_a_traceback(hash_index, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from rag.follow.poller import follow_file
+
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("# nothing followed yet\n\n   # still nothing\n", encoding="utf-8")
+    with pytest.raises(RagError, match=r"feeds.txt: lists no sources"):
+        follow_file(hash_index, str(feeds))
+    env = {**os.environ, "NEWSRAG_INDEX": str(hash_index.dir)}
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--follow", str(feeds)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"{feeds}: lists no sources to follow" in done.stderr
+
+
+def test_keep_age_skips_items_retention_would_remove(hash_index) -> None:
+    old = Item("http://news.test/old-fair", "Velda fair closes", "The Velda autumn fair closed after forty years, "
+               "its organisers said.")  # published in 2022 (the feed server's default date)
+    fresh = Item(BRIDGE.link, BRIDGE.title, BRIDGE.text, published=_today_rfc822(1))
+    later = Item(COMET.link, COMET.title, COMET.text, published=_today_rfc822())
+    keep = Keep(max_age_s=90 * 86400)
+    with FeedServer() as server:
+        server.set("/wire.xml", rss([old, fresh]))
+        poller = Poller(hash_index, [Source(server.url("/wire.xml"), 60.0)],
+                        FollowSettings(timeout_s=1.0, allow_private=True, host_gap_s=0.0, keep_age_s=keep.max_age_s))
+        report = poller.poll_round()[0]
+        assert (report.new, report.skipped, report.errors) == (1, 1, 0)
+        assert _urls(hash_index) == {fresh.link: 1}
+        assert apply_retention(hash_index, keep).removed == 0
+        server.set("/wire.xml", rss([old, fresh, later]))  # a changed feed, still carrying the old item
+        report = poller.poll_round()[0]
+        assert (report.new, report.skipped) == (1, 2)
+        assert _urls(hash_index) == {fresh.link: 1, later.link: 1}
+        assert apply_retention(hash_index, keep).removed == 0  # nothing re-added to remove (and VACUUM) again
+
+
+def test_new_titles_of_a_big_feed_stay_within_sqlite_variable_limit(hash_index) -> None:
+    limit = 520  # SQLite's limit on the variables of one statement, lowered so a small feed crosses it
+    hash_index.store.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    items = [Item(f"http://news.test/n{i}", f"Harbour note {i}", f"Harbour note number {i} says the ferry {i} "
+                  "left on time.") for i in range(limit + 5)]
+    with FeedServer() as server:
+        server.set("/big.xml", rss(items))
+        poller = Poller(hash_index, [Source(server.url("/big.xml"), 60.0)], FAST)
+        report = poller.poll(poller.sources[0])
+    assert (report.new, report.errors) == (limit + 5, 0), report.message
+    assert len(report.new_titles) == 5 and report.new_titles[0].startswith("Harbour note")
+
+
+def test_cli_follow_keep_age_skips_old_items(hash_index, capsys: pytest.CaptureFixture) -> None:
+    from rag.cli import main
+
+    with FeedServer() as server:
+        server.set("/wire.xml", rss([APPLES]))  # published in 2022
+        args = ["follow", server.url("/wire.xml"), "--once", "--allow-private", "--index", str(hash_index.dir)]
+        assert main([*args, "--keep", "90d"]) == 0
+        out = capsys.readouterr().out
+        assert "0 new, 0 changed, 1 skipped, 0 errors" in out and "retention: removed 0 article(s)" in out

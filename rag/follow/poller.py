@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from rag.errors import InputError
+from rag.errors import InputError, RagError
 from rag.follow.fetch import HostGate, conditional_get, retry_after_s
 from rag.follow.sources import Source
 from rag.follow.state import FollowState, PollReport, SourceState
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FollowSettings:
     """``allow_private=False`` is the app's SSRF guard; ``host_gap_s`` spaces requests to one host;
-    ``max_backoff_s`` caps the wait after errors in a row (it doubles from the source's interval)."""
+    ``max_backoff_s`` caps the wait after errors in a row (it doubles from the source's interval);
+    ``keep_age_s`` (``--keep 90d``) skips items published before that age, which retention would only remove."""
 
     timeout_s: float = 15.0
     max_bytes: int = 20 * 1024 * 1024
@@ -39,6 +41,12 @@ class FollowSettings:
     host_gap_s: float = 1.0
     max_backoff_s: float = 6 * 3600.0
     workers: int = 4
+    keep_age_s: float | None = None
+
+    def backoff_s(self, every_s: float, errors: int) -> float:
+        """The wait after ``errors`` failed polls in a row: ``every_s`` doubled per error, up to the cap (the
+        exponent is capped first, so a source failing for months does not overflow a float)."""
+        return min(every_s * 2 ** min(max(errors - 1, 0), 30), max(self.max_backoff_s, every_s))
 
 
 class Poller:
@@ -47,7 +55,7 @@ class Poller:
     def __init__(self, index, sources: Sequence[Source], settings: FollowSettings | None = None,  # noqa: ANN001
                  on_report: Callable[[PollReport], None] | None = None) -> None:
         if not sources:
-            raise ValueError("no sources to follow: give feed or page URLs, or a file listing them")
+            raise RagError("no sources to follow: give feed or page URLs, or a file listing them")
         self.index = index
         self.sources = list(sources)
         self.settings = settings or FollowSettings()
@@ -94,10 +102,17 @@ class Poller:
     def _ingest(self, source: Source, status: int, body: bytes, content_type: str, final_url: str,
                 now: float) -> PollReport:
         ids: list[str] = []
+        old = 0
+        cutoff = (datetime.fromtimestamp(now - self.settings.keep_age_s, tz=timezone.utc).strftime("%Y-%m-%d")
+                  if self.settings.keep_age_s is not None else None)
 
         def noting(items):  # noqa: ANN001, ANN202 - the reader's items, passed through
+            nonlocal old
             for item in items:
                 if isinstance(item, Article):
+                    if cutoff and item.published and item.published < cutoff:  # retention would remove it again
+                        old += 1
+                        continue
                     ids.append(item.article_id)
                 yield item
 
@@ -106,12 +121,15 @@ class Poller:
         failed = [p for p in result.problems if p.skipped]
         titles: tuple[str, ...] = ()
         if ids and (result.added or result.replaced):
-            marks = ",".join("?" * len(ids))
-            titles = tuple(r[0] for r in self.index.store.query(
-                f"SELECT title FROM articles WHERE article_id IN ({marks}) AND added_at >= ? ORDER BY added_at",
-                [*ids, now - 1]))[:5]
-        return PollReport(source.url, status, result.added, result.replaced, result.unchanged + result.duplicates,
-                          len(failed), failed[0].reason if failed else "", new_titles=titles)
+            rows: list[tuple[float, str]] = []
+            for lo in range(0, len(ids), 500):  # SQLite limits the variables of one statement
+                chunk = ids[lo : lo + 500]
+                rows += self.index.store.query(f"SELECT added_at, title FROM articles WHERE article_id IN "
+                                               f"({','.join('?' * len(chunk))}) AND added_at >= ?", [*chunk, now - 1])
+            titles = tuple(title for _, title in sorted(rows, key=lambda r: r[0]))[:5]
+        return PollReport(source.url, status, result.added, result.replaced,
+                          result.unchanged + result.duplicates + old, len(failed), failed[0].reason if failed else "",
+                          new_titles=titles)
 
     def _finish(self, source: Source, state: SourceState, report: PollReport, start: float, now: float,
                 wait_s: float | None = None) -> PollReport:
@@ -120,8 +138,7 @@ class Poller:
         state.errors = state.errors + 1 if whole_failure else 0
         delay = source.every_s
         if whole_failure:
-            delay = min(source.every_s * 2 ** (state.errors - 1), max(self.settings.max_backoff_s, source.every_s))
-            delay = max(delay, wait_s or 0.0)
+            delay = max(self.settings.backoff_s(source.every_s, state.errors), wait_s or 0.0)
         state.last_poll, state.next_poll = now, now + delay
         if report.new or report.changed:
             state.last_new = now
@@ -185,8 +202,7 @@ class Poller:
                 state = self.state.get(source.url)
                 state.errors += 1
                 state.last_poll = time.time()
-                state.next_poll = state.last_poll + min(source.every_s * 2 ** (state.errors - 1),
-                                                        max(self.settings.max_backoff_s, source.every_s))
+                state.next_poll = state.last_poll + self.settings.backoff_s(source.every_s, state.errors)
                 state.last_report = {"errors": 1, "message": f"{type(err).__name__}: {err}"}
                 self.state.put(state)
             except Exception:  # noqa: BLE001 - the store itself failing; the next round tries again
@@ -207,6 +223,9 @@ def follow_file(index, path: str, every_s: float = 900.0, settings: FollowSettin
 
     from rag.follow.sources import read_sources
 
-    poller = Poller(index, read_sources(Path(path), every_s), settings)
+    sources = read_sources(Path(path), every_s)
+    if not sources:
+        raise RagError(f"{path}: lists no sources to follow (one feed or page URL a line; # starts a comment)")
+    poller = Poller(index, sources, settings)
     poller.start()
     return poller

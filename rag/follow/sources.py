@@ -60,7 +60,8 @@ def parse_sources(lines: list[str], every_s: float, where: str = "arguments") ->
     """Sources from lines of ``URL [every=DURATION]``; a bad line raises RagError naming ``where:line``."""
     sources: dict[str, Source] = {}
     for number, line in enumerate(lines, start=1):
-        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("http") else line.split()
+        # A comment is a line starting with '#' or what follows a '#' after a space; a '#' inside a URL is its fragment.
+        words = re.split(r"\s#", line, maxsplit=1)[0].split() if not line.lstrip().startswith("#") else []
         if not words:
             continue
         place = f"{where}:{number}" if where != "arguments" else f"argument {number}"
