@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from rag.compose.names import _YEAR as YEAR
 from rag.dates import MONTHS, WEEKDAYS, resolve_relative
 from rag.question import QuestionInfo, entities
 from rag.text import STOPWORDS, country, normalize_answer, stem
@@ -17,7 +18,7 @@ from rag.text import STOPWORDS, country, normalize_answer, stem
 # Capitalized, as dates are written: "may" is a verb, "May" a month.
 _MONTH = "(?:" + "|".join(m.capitalize() for m in sorted(MONTHS, key=len, reverse=True)) + ")"
 _WEEKDAY = "(?:" + "|".join(d.capitalize() for d in WEEKDAYS) + ")"
-_YEAR = r"(?:1[89]\d\d|20\d\d)"
+_YEAR = f"(?:{YEAR.pattern})"
 # The date patterns from the most specific to the least: the first one the sentence holds gives the answer.
 _DATES = [re.compile(p) for p in (
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+{_YEAR}\b",  # 14 December 2019
