@@ -74,6 +74,11 @@ def stem(word: str) -> str:
     return word
 
 
+def stems(text: str) -> frozenset[str]:
+    """The stems of ``text``'s content terms: what the composer and the reader compare a question with."""
+    return frozenset(stem(t) for t in content_terms(text))
+
+
 def country(word: str) -> str:
     """The country that ``word`` names or describes ('Greeks', 'Greek', 'Greece' -> 'greece'), else ""."""
     low = word.lower().replace("’", "'").removesuffix("'s")

@@ -17,7 +17,7 @@ from rag.chunk import sentence_spans
 from rag.compose.names import question_names
 from rag.dates import MONTH_NAMES, WEEKDAY_NAMES, WEEKDAYS, human_date
 from rag.question import QuestionInfo, entities
-from rag.text import content_terms, stem
+from rag.text import stems
 from rag.types import Hit
 
 CANDIDATE_HITS = 8
@@ -87,14 +87,14 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     for rank, hit in enumerate(hits):
         prev = None
         sentences = _sentences(hit.passage.text)
-        for i, (s, e, sentence, stems) in enumerate(sentences):
+        for i, (s, e, sentence, held) in enumerate(sentences):
             if len(sentence.split()) >= 4 and not _DATELINE.match(sentence):
                 following = sentences[i + 1][1] if i + 1 < len(sentences) else None
-                cands.append(Candidate(rank, hit, s, e, sentence, stems, prev, following))
+                cands.append(Candidate(rank, hit, s, e, sentence, held, prev, following))
             prev = (s, e)
         # A passage's context is its sentences, its headline and its article's date ("in January 2006").
         context = f"{hit.article.title} {human_date(hit.article.published)}"
-        passage_stems[hit.passage.passage_id] = frozenset().union(*(x[3] for x in sentences), _stems(context))
+        passage_stems[hit.passage.passage_id] = frozenset().union(*(x[3] for x in sentences), stems(context))
     if not cands:
         return cands
     weights = _term_weights(info, cands)
@@ -137,11 +137,7 @@ def _echoes(info: QuestionInfo, c: Candidate) -> bool:
 def _sentences(text: str) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
     """``(start, end, sentence, stems)`` for each sentence of a passage; cached, as the same passages come back
     question after question (and twice for a question with choices)."""
-    return tuple((s, e, text[s:e].strip(), _stems(text[s:e])) for s, e in sentence_spans(text))
-
-
-def _stems(text: str) -> frozenset[str]:
-    return frozenset(stem(t) for t in content_terms(text))
+    return tuple((s, e, text[s:e].strip(), stems(text[s:e])) for s, e in sentence_spans(text))
 
 
 def _term_weights(info: QuestionInfo, cands: list[Candidate]) -> dict[str, float]:

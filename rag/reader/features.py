@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.reader.base import SentenceInput
-from rag.text import content_terms, stem
+from rag.text import stems
 
 MAX_LENGTH = 80  # tokens in all: a news sentence of ~30 words fits beside the question, its headline and date
 MAX_QUESTION_TOKENS = 32
@@ -38,9 +38,8 @@ def context_text(sentence: SentenceInput) -> tuple[str, int]:
     return prefix + sentence.text, len(prefix)
 
 
-@lru_cache(maxsize=16384)
-def _stems(text: str) -> frozenset[str]:
-    return frozenset(stem(t) for t in content_terms(text))
+# The same questions and sentences come back epoch after epoch in training and question after question in asking.
+_stems = lru_cache(maxsize=16384)(stems)
 
 
 def overlap(question: str, sentence: str) -> float:
