@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from rag.config import READER_SHIPPED
+from rag.config import READER_OFF, READER_SHIPPED
 from rag.errors import RagError
 from rag.render import counted
 
@@ -177,8 +177,6 @@ def _reader_options(c: argparse.ArgumentParser) -> None:
 
 def _reader_setting(args: argparse.Namespace) -> str | None:
     """What --reader / --no-reader ask for, as ``Settings.reader`` takes it (None: the default)."""
-    from rag.config import READER_OFF
-
     return READER_OFF if getattr(args, "no_reader", False) else getattr(args, "reader", None)
 
 
@@ -302,7 +300,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from rag.config import READER_OFF, load_settings
+    from rag.config import load_settings
     from rag.evaluate import compare_table, failure_text, failures, load_questions, report_table, run_eval
     from rag.pipeline import NewsIndex
 

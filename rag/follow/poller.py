@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from rag.errors import InputError, RagError
 from rag.follow.fetch import HostGate, conditional_get, retry_after_s
+from rag.follow.retention import cutoff_day
 from rag.follow.sources import Source
 from rag.follow.state import FollowState, PollReport, SourceState
 from rag.indexer import StoredRaw
@@ -103,8 +103,7 @@ class Poller:
                 now: float) -> PollReport:
         ids: list[str] = []
         old = 0
-        cutoff = (datetime.fromtimestamp(now - self.settings.keep_age_s, tz=timezone.utc).strftime("%Y-%m-%d")
-                  if self.settings.keep_age_s is not None else None)
+        cutoff = cutoff_day(self.settings.keep_age_s, now) if self.settings.keep_age_s is not None else None
 
         def noting(items):  # noqa: ANN001, ANN202 - the reader's items, passed through
             nonlocal old

@@ -23,6 +23,12 @@ class RetentionReport:
     bytes_after: int
 
 
+def cutoff_day(max_age_s: float, now: float | None = None) -> str:
+    """The ISO day (UTC) before which an article is older than ``max_age_s``: retention removes those, and the
+    poller does not ingest them."""
+    return datetime.fromtimestamp((now or time.time()) - max_age_s, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
 def index_bytes(index) -> int:  # noqa: ANN001 - a NewsIndex
     return sum(p.stat().st_size for p in index.dir.iterdir() if p.is_file())
 
@@ -32,7 +38,7 @@ def apply_retention(index, keep: Keep, now: float | None = None) -> RetentionRep
     before = index_bytes(index)
     removed = 0
     if keep.max_age_s is not None:
-        cutoff = datetime.fromtimestamp((now or time.time()) - keep.max_age_s, tz=timezone.utc).strftime("%Y-%m-%d")
+        cutoff = cutoff_day(keep.max_age_s, now)
         ids = [r[0] for r in index.store.query(f"SELECT article_id FROM articles WHERE {_AGE_ORDER} < ?", (cutoff,))]
         removed += _remove(index, ids)
     if keep.max_bytes is not None:

@@ -47,8 +47,8 @@ def parse_duration(text: str, where: str = "duration") -> float:
 
 def parse_keep(text: str) -> Keep:
     """``90d`` (an age) or ``2GB`` / ``500MiB`` (a size of the index on disk)."""
-    if _SIZE.match(str(text)):
-        found = _SIZE.match(str(text))
+    found = _SIZE.match(str(text))
+    if found:
         return Keep(max_bytes=int(float(found[1]) * _SIZES[found[2].lower()]))
     try:
         return Keep(max_age_s=parse_duration(text, "--keep"))
