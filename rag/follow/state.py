@@ -69,17 +69,13 @@ class FollowState:
             self.exists = True
 
     def get(self, url: str) -> SourceState:
-        rows = self.store.query("SELECT url, etag, last_modified, body_hash, last_poll, next_poll, errors, last_new, "
-                                "last_report FROM follow_sources WHERE url = ?", (url,))
-        if not rows:
-            return SourceState(url)
-        *head, report = rows[0]
-        return SourceState(*head, last_report=json.loads(report or "{}"))
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM follow_sources WHERE url = ?", (url,))
+        return _state(rows[0]) if rows else SourceState(url)
 
     def all(self) -> list[SourceState]:
         if not self.exists:
             return []
-        return [self.get(r[0]) for r in self.store.query("SELECT url FROM follow_sources ORDER BY url")]
+        return [_state(row) for row in self.store.query(f"SELECT {_COLUMNS} FROM follow_sources ORDER BY url")]
 
     def put(self, state: SourceState) -> None:
         row = asdict(state)
@@ -87,3 +83,11 @@ class FollowState:
         with self.store.transaction(bump_generation=False) as db:
             db.execute(f"INSERT OR REPLACE INTO follow_sources ({', '.join(row)}) VALUES "
                        f"({', '.join('?' * len(row))})", list(row.values()))
+
+
+_COLUMNS = "url, etag, last_modified, body_hash, last_poll, next_poll, errors, last_new, last_report"
+
+
+def _state(row: tuple) -> SourceState:
+    *head, report = row
+    return SourceState(*head, last_report=json.loads(report or "{}"))
