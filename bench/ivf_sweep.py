@@ -1,5 +1,5 @@
 """Sweep IVF nlist / nprobe on synthetic vectors (or saved real ones): recall@10 vs exact and single-query
-latency, to tune ``rag.vectors.ivf_params``.
+latency, to tune ``rag.backends.local.vectors.ivf_params``.
 
     python bench/ivf_sweep.py --n 1000000 --nlist 1024 2048 4096 --nprobe 16 32 64 128 256
     python bench/ivf_sweep.py --vectors passages.npy --queries questions.npy --nlist 256 --nprobe 8 16 32
@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
+from rag.backends.local.vectors import _faiss, omp_threads, train_size
 from rag.bench.synthetic import exact_top_k, recall_at_k, synthetic_vectors
-from rag.vectors import _faiss, omp_threads, train_size
 
 
 def main() -> None:

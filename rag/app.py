@@ -53,20 +53,22 @@ def open_or_build(index_dir: str | Path | None):  # noqa: ANN201 - NewsIndex
     """The index at ``index_dir``; when there is none yet, build it from the bundled demo corpus."""
     from rag.config import load_settings
     from rag.demo import demo_inputs
-    from rag.pipeline import DB_NAME, NewsIndex
+    from rag.errors import IndexMissingError
+    from rag.pipeline import NewsIndex
 
     settings = load_settings(index_dir)
-    if not (Path(settings.index_dir) / DB_NAME).exists():
+    try:
+        return NewsIndex.open(settings.index_dir)
+    except IndexMissingError:
         log.warning("no index in %s yet: building it from the bundled demo corpus", shown_path(settings.index_dir))
-        index = NewsIndex.open(settings.index_dir, create=True)
-        index.ingest(demo_inputs())
-        return index
-    return NewsIndex.open(settings.index_dir)
+    index = NewsIndex.open(settings.index_dir, create=True)
+    index.ingest(demo_inputs())
+    return index
 
 
 def example_questions(index, n: int = 4) -> list[str]:  # noqa: ANN001
     """Up to ``n`` questions about indexed articles: known good ones for the demo corpus, then the newest titles."""
-    rows = index.store.query("SELECT title, source FROM articles WHERE title != '' ORDER BY published DESC LIMIT 200")
+    rows = index.store.recent_headlines(200)
     found = [q for prefix, q in DEMO_QUESTIONS.items() if any(t.startswith(prefix) for t, _ in rows)]
     seen_sources: set[str] = set()
     for title, source in rows:

@@ -68,7 +68,8 @@ class RetrieveSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    index_dir: Path = Path("index")
+    # A directory (the local SQLite + FAISS backend) or a postgresql:// URL (rag/backends/postgres).
+    index_dir: Path | str = Path("index")
     chunk: ChunkSettings = ChunkSettings()
     embed: EmbedSettings = EmbedSettings()
     retrieve: RetrieveSettings = RetrieveSettings()
@@ -83,7 +84,9 @@ class Settings:
     reader: str | None = READER_OFF
 
     def with_index(self, index_dir: str | Path | None) -> Settings:
-        return self if index_dir is None else replace(self, index_dir=Path(index_dir))
+        if index_dir is None:
+            return self
+        return replace(self, index_dir=str(index_dir).strip() if is_url(index_dir) else Path(index_dir))
 
     def with_model(self, model: str | None) -> Settings:
         return self if not model else replace(self, embed=replace(self.embed, model=model))
@@ -95,6 +98,11 @@ class Settings:
     @property
     def reader_off(self) -> bool:
         return self.reader is not None and self.reader.strip().lower() == READER_OFF
+
+
+def is_url(location: str | Path) -> bool:
+    """True when ``location`` names a PostgreSQL database rather than a directory."""
+    return isinstance(location, str) and location.strip().lower().startswith(("postgresql://", "postgres://"))
 
 
 def load_settings(index_dir: str | Path | None = None, model: str | None = None,

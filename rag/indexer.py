@@ -1,8 +1,9 @@
-"""The write path: Articles -> passages -> vectors -> SQLite + FAISS, in batches.
+"""The write path: Articles -> passages -> vectors -> the index's backend, in batches.
 
 Reading and splitting run in a background thread, so they overlap with embedding (torch releases the GIL).
-Each batch is one SQLite transaction followed by an atomic rewrite of the vector file and the manifest, so
-the articles of a long ingest become searchable batch by batch, and a crash loses at most the batch in flight.
+Each batch is one transaction in the store followed by the backend's vector update (locally an atomic rewrite
+of the FAISS file and the manifest), so the articles of a long ingest become searchable batch by batch, and a
+crash loses at most the batch in flight.
 """
 
 from __future__ import annotations
@@ -139,13 +140,7 @@ def ingest_read(index, items: Iterable[Article | Problem | Unchanged],  # noqa: 
     to ``index``, which holds the write lock."""
     report = IngestReport()
     start = time.perf_counter()
-    def stored_hash(article_id: str) -> str | None:
-        """The text hash of an article stored with passages (a copy without passages may need them)."""
-        rows = index.store.query("SELECT text_hash FROM articles a WHERE article_id = ? AND EXISTS "
-                                 "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id)", (article_id,))
-        return rows[0][0] if rows else None
-
-    for batch in _background(_prepare(items, settings or index.settings, report, stored_hash)):
+    for batch in _background(_prepare(items, settings or index.settings, report, index.store.stored_text_hash)):
         for item in batch:
             if isinstance(item, Problem):
                 report.problems.append(item)
@@ -238,20 +233,19 @@ def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[
         for item, row in zip(fresh, hashes, strict=True):
             sig = dedup.signature(item.article.text)
             buckets = dedup.bands(sig)
-            group_id = _group_for(store, sig, buckets, item.article.article_id)
+            group_id = _group_for(store, db, sig, buckets, item.article.article_id)
             if group_id != item.article.article_id:
                 report.near_duplicates += 1
             store.insert_article(db, item.article, item.hash, group_id, sig.tobytes())
             store.insert_lsh(db, item.article.article_id, buckets)
-            pids = store.insert_passages(db, item.article, item.passages, row)
+            pids = store.insert_passages(db, item.article, item.passages, row, vectors)
             for pid, key in zip(pids, row, strict=True):
                 if key is not None:
                     new_ids.append(pid)
                     new_vecs.append(vectors[key])
             report.passages += len(item.passages)
         for article, digest, owner in copies:
-            group = db.execute("SELECT group_id FROM articles WHERE article_id = ?", (owner,)).fetchone()
-            store.insert_article(db, article, digest, group[0] if group else owner, None)
+            store.insert_article(db, article, digest, store.group_of(db, owner) or owner, None)
         store.put_vectors(db, index.model_name, vectors)
         store.set_meta(db, "model", index.model_name)
         store.set_meta(db, "dim", str(index.dim))
@@ -262,12 +256,12 @@ def _store(index, fresh: list[_Prepared], replace_ids: list[str], vectors: dict[
                          np.vstack(new_vecs) if new_vecs else np.zeros((0, index.dim), dtype=np.float32))
 
 
-def _group_for(store, sig: np.ndarray, buckets: list[int], article_id: str) -> str:  # noqa: ANN001
+def _group_for(store, db, sig: np.ndarray, buckets: list[int], article_id: str) -> str:  # noqa: ANN001
     """The story group of the most similar earlier article above the threshold, else the article's own id.
 
     Runs inside the batch's transaction, so articles earlier in the same batch are candidates too."""
     best, best_sim = article_id, dedup.THRESHOLD
-    for other_id, group_id, blob in store.lsh_candidates(buckets):
+    for other_id, group_id, blob in store.lsh_candidates(db, buckets):
         if other_id == article_id or blob is None:
             continue
         sim = dedup.similarity(sig, dedup.from_bytes(blob))

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from rag.config import is_url
 from rag.dates import human_date
 from rag.types import Answer, Source
 
@@ -17,9 +18,9 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def shown_path(path: str | Path) -> str:
-    """A directory as a user would type it: './index' for a relative path, else the path as it is."""
+    """A directory as a user would type it: './index' for a relative path, else the path (or URL) as it is."""
     text = str(path)
-    return text if Path(text).is_absolute() or text.startswith(".") else f"./{text}"
+    return text if is_url(text) or Path(text).is_absolute() or text.startswith(".") else f"./{text}"
 
 
 def source_line(s: Source) -> str:
@@ -60,7 +61,7 @@ def stats_text(stats: dict[str, Any]) -> str:
     shown = ", ".join(f"{k} ({v})" for k, v in list(sources.items())[:8])
     more = f" and {len(sources) - 8} more" if len(sources) > 8 else ""
     rows = [
-        ("directory", shown_path(stats["index_dir"])),
+        ("database" if is_url(stats["index_dir"]) else "directory", shown_path(stats["index_dir"])),
         ("articles", f"{stats['articles']:,} in {counted(stats['story_groups'], 'story', 'stories')}"),
         ("passages", f"{stats['passages']:,} ({stats['dense_passages']:,} with a dense vector)"),
         ("sources", (shown + more) or "-"),

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
+from rag.backends.base import ArticleFilter, LexicalQuery
 from rag.dates import DateIntent, question_dates, to_date
 from rag.text import content_terms
 from rag.types import ArticleInfo, Hit, Passage
@@ -54,10 +55,10 @@ class Query:
         return min(self.as_of, self.until) if self.until else self.as_of
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression: every content term as a quoted phrase, OR-ed (BM25 ranks by how many match)."""
-    terms = content_terms(text)
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms[:32])
+def lexical_query(text: str, phrase: str = "") -> LexicalQuery:
+    """The full-text query of ``text``: its content terms (at most 32), any of which may match; with
+    ``phrase``, passages must also hold that phrase."""
+    return LexicalQuery(tuple(content_terms(text)[:32]), tuple(phrase.split()))
 
 
 def retrieve(index, query: Query, timings: dict[str, float] | None = None) -> list[Hit]:  # noqa: ANN001
@@ -85,48 +86,33 @@ def _timed_lexical(index, query: Query, n: int, with_headlines: bool) -> tuple[l
 
 
 def _dense(index, query: Query, n: int, timings: dict[str, float]) -> list[int]:  # noqa: ANN001
-    if index.vectors is None or len(index.vectors) == 0:
+    if not index.backend.vector_stats()["vectors"]:
         return []
     t0 = time.perf_counter()
     vec = index.embedder.embed([query.text])
     t1 = time.perf_counter()
-    _, ids = index.vectors.search(vec, n)
+    ids = index.backend.dense_search(vec, n, article_filter(query))
     timings["embed"] = (t1 - t0) * 1000
     timings["dense"] = (time.perf_counter() - t1) * 1000
-    return [int(i) for i in ids[0] if i >= 0]
+    return ids
 
 
 def _lexical(index, query: Query, n: int) -> list[int]:  # noqa: ANN001
-    match = fts_query(query.text)
-    if not match:
-        return []
-    where, params = _sql_filter(query)
-    return [pid for pid, _ in index.store.lexical_search(match, n, where, params)]
+    return [pid for pid, _ in index.store.lexical_search(lexical_query(query.text), n, article_filter(query))]
 
 
 def _headlines(index, query: Query, n: int) -> list[int]:  # noqa: ANN001
     """Articles whose headline matches the question, best first, each as its lead passage: a headline names
     what the whole article is about. (One row an article in its own table: ranking the headline column of
     every passage took 20 ms a question on RealTimeQA.)"""
-    match = fts_query(query.text)
-    if not match:
-        return []
-    where, params = _sql_filter(query)
-    return [pid for pid, _ in index.store.lexical_search(match, n, where, params, headlines=True)]
+    return [pid for pid, _ in index.store.lexical_search(lexical_query(query.text), n, article_filter(query),
+                                                         headlines=True)]
 
 
-def _sql_filter(query: Query) -> tuple[str, list]:
-    clauses = ["(a.published IS NULL OR a.published <= ?)"]
-    params: list = [query.latest.isoformat()]
-    if query.since:
-        clauses.append("a.published >= ?")
-        params.append(query.since.isoformat())
-    if query.until:
-        clauses.append("a.published IS NOT NULL")
-    if query.sources:
-        clauses.append(f"a.source IN ({','.join('?' * len(query.sources))})")
-        params += list(query.sources)
-    return " AND ".join(clauses), params
+def article_filter(query: Query) -> ArticleFilter:
+    """The articles ``query`` allows as evidence (the same test as ``_allowed``), for the store to apply."""
+    return ArticleFilter(query.latest.isoformat(), query.since.isoformat() if query.since else None,
+                         bool(query.until), query.sources)
 
 
 def _allowed(info: ArticleInfo, query: Query) -> bool:
@@ -249,16 +235,14 @@ def option_hits(index, query: Query, options: Sequence[str], limit: int = 5) -> 
     """Passages that name an option together with the question's terms, within the query's dates and filters:
     the best ``limit`` for each option in turn, wherever the main retrieval ranked them; the evidence for a
     question's choices. The passages and articles of all options are read in one go."""
-    terms = fts_query(query.text)
-    if not terms:
+    if not lexical_query(query.text).terms:
         return []
-    where, params = _sql_filter(query)
+    where = article_filter(query)
     found: dict[int, float] = {}
     for option in options:
         phrase = " ".join(t for t in content_terms(option)) or option
         if phrase.strip():
-            match = f'"{phrase.replace(chr(34), "")}" AND ({terms})'
-            for pid, score in index.store.lexical_search(match, limit, where, params):
+            for pid, score in index.store.lexical_search(lexical_query(query.text, phrase), limit, where):
                 found.setdefault(pid, score)
     return [Hit(passage, info, found[passage.passage_id] * date_weight(info.published, query), lexical_rank=rank)
             for rank, (passage, info) in enumerate(_evidence(index, query, found), start=1)]

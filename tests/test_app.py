@@ -288,7 +288,7 @@ def test_page_state_is_read_from_the_index_each_time(seed_index, tmp_path: Path)
     feed.write_text(json.dumps({"id": "h1", "title": "Glasgow tram museum reopens", "source": "Glasgow Herald",
                                 "published": "2021-03-03", "text": "The museum reopened on 3 March 2021."}) + "\n",
                     encoding="utf-8")
-    other = NewsIndex.open(seed_index.dir, embedder=seed_index.embedder)
+    other = NewsIndex.open(seed_index.backend.dir, embedder=seed_index.embedder)
     try:
         assert other.ingest([str(feed)]).added == 1
     finally:
@@ -381,7 +381,7 @@ def test_several_people_ask_at_once(hash_index) -> None:  # noqa: ANN001
 
 def test_python_app_py_serves_the_page(seed_index) -> None:  # noqa: ANN001
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(seed_index.dir)}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(seed_index.backend.dir)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

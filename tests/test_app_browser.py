@@ -297,7 +297,7 @@ def test_the_page_follows_the_index(browser, real_embedder, tmp_path: Path) -> N
             filters.click()  # folded, the panel still says a filter is set
             expect_text(filters, "Filters: date and source (1 active)")
 
-            other = NewsIndex.open(index.dir, embedder=real_embedder)  # another writer of the same index
+            other = NewsIndex.open(index.backend.dir, embedder=real_embedder)  # another writer of the same index
             try:
                 assert other.ingest([str(gazette)]).added == 1
             finally:

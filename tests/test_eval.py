@@ -323,7 +323,7 @@ def test_cli_eval_writes_the_report(tiny_index, tmp_path: Path, capsys: pytest.C
         {"id": "n", "question": "Who won the 2022 World Cup?", "answerable": False},
     ]) + "\n", encoding="utf-8")
     out = tmp_path / "report.json"
-    assert main(["eval", str(questions), "--index", str(tiny_index.dir), "--report", str(out)]) == 0
+    assert main(["eval", str(questions), "--index", str(tiny_index.backend.dir), "--report", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report) == set(REPORT_KEYS)
     for key, inner in REPORT_KEYS.items():
@@ -349,7 +349,7 @@ def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
     questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
                                      "answers": ["3,000"], "gold_doc_ids": ["t-volcano"]}) + "\n", encoding="utf-8")
     out = tmp_path / "report.json"
-    argv = ["eval", str(questions), "--index", str(tiny_index.dir), "--reader", str(tmp_path / "reader"),
+    argv = ["eval", str(questions), "--index", str(tiny_index.backend.dir), "--reader", str(tmp_path / "reader"),
             "--compare-no-reader", "--report", str(out)]
     assert main(argv) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -477,5 +477,5 @@ def test_cli_eval_compare_without_a_reader_says_to_add_one(tiny_index, tmp_path:
     questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
                                      "answers": ["3,000"]}) + "\n", encoding="utf-8")
     # The reader is off by default, so the comparison would set the rules against themselves.
-    assert main(["eval", str(questions), "--index", str(tiny_index.dir), "--compare-no-reader"]) == 2
+    assert main(["eval", str(questions), "--index", str(tiny_index.backend.dir), "--compare-no-reader"]) == 2
     assert "add --reader" in capsys.readouterr().err

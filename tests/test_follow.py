@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import WIKINEWS
 
+from rag.backends.base import LexicalQuery
 from rag.bench.feed_server import FeedServer, Item, atom, rss
 from rag.errors import RagError
 from rag.follow.poller import FollowSettings, Poller
@@ -89,11 +90,11 @@ def test_follow_polls_changes_errors_and_restart(hash_index, tmp_path: Path) -> 
         assert counts == {BRIDGE.link: 1, APPLES.link: 1, GLACIER.link: 1, COMET.link: 1}
         (text,), = hash_index.store.query("SELECT text FROM articles WHERE url = ?", (GLACIER.link,))
         assert "eighty metres" in text
-        assert not hash_index.store.lexical_search('"sixty"', 10)  # the old version's passages are gone
-        assert len(hash_index.vectors) == hash_index.store.counts()["dense_passages"]
+        assert not hash_index.store.lexical_search(LexicalQuery(("sixty",)), 10)  # the old version's passages are gone
+        assert len(hash_index.backend.vectors) == hash_index.store.counts()["dense_passages"]
         assert _cites(hash_index, "How far did the Kesta glacier retreat?", GLACIER.link)
         assert "wire.xml: read" in status_text(hash_index.store)
-        index_dir = hash_index.dir
+        index_dir = hash_index.backend.dir
 
     # A restart: a new process state, the same index; the server is a new one at the same paths' content.
     from rag.pipeline import NewsIndex
@@ -185,7 +186,7 @@ def test_retention_by_age_and_by_size(hash_index) -> None:
     assert report.removed > 0 and left >= time.strftime("%Y-%m-%d", time.gmtime(now - 30 * 86400))
     after = hash_index.store.counts()
     assert after["articles"] == before["articles"] - report.removed
-    assert len(hash_index.vectors) == after["dense_passages"] < before["dense_passages"]
+    assert len(hash_index.backend.vectors) == after["dense_passages"] < before["dense_passages"]
     (cached,), = hash_index.store.query("SELECT COUNT(*) FROM embeddings")
     assert cached == after["dense_passages"]
     limit = int(index_bytes(hash_index) * 0.7)
@@ -218,7 +219,7 @@ def test_cli_follow_once_and_ssrf_guard(hash_index, capsys: pytest.CaptureFixtur
 
     with FeedServer() as server:
         server.set("/wire.xml", rss([BRIDGE]))
-        index_dir = str(hash_index.dir)
+        index_dir = str(hash_index.backend.dir)
         server.set("/other.xml", rss([APPLES]))
         assert main(["follow", server.url("/wire.xml"), "--once", "--allow-private", "--index", index_dir]) == 0
         assert "1 new, 0 changed, 0 skipped, 0 errors" in capsys.readouterr().out
@@ -246,7 +247,7 @@ def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path
         feeds = tmp_path / "feeds.txt"
         feeds.write_text(f"{server.url('/wire.xml')} every=1s\n", encoding="utf-8")
         port = free_port()
-        env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(hash_index.dir),
+        env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "NEWSRAG_INDEX": str(hash_index.backend.dir),
                "NEWSRAG_ALLOW_PRIVATE_URLS": "1"}
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--follow", str(feeds)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -340,7 +341,7 @@ def test_app_follow_file_without_sources_is_an_error_not_a_traceback(hash_index,
     feeds.write_text("# nothing followed yet\n\n   # still nothing\n", encoding="utf-8")
     with pytest.raises(RagError, match=r"feeds.txt: lists no sources"):
         follow_file(hash_index, str(feeds))
-    env = {**os.environ, "NEWSRAG_INDEX": str(hash_index.dir)}
+    env = {**os.environ, "NEWSRAG_INDEX": str(hash_index.backend.dir)}
     done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--follow", str(feeds)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
@@ -386,7 +387,7 @@ def test_cli_follow_keep_age_skips_old_items(hash_index, capsys: pytest.CaptureF
 
     with FeedServer() as server:
         server.set("/wire.xml", rss([APPLES]))  # published in 2022
-        args = ["follow", server.url("/wire.xml"), "--once", "--allow-private", "--index", str(hash_index.dir)]
+        args = ["follow", server.url("/wire.xml"), "--once", "--allow-private", "--index", str(hash_index.backend.dir)]
         assert main([*args, "--keep", "90d"]) == 0
         out = capsys.readouterr().out
         assert "0 new, 0 changed, 1 skipped, 0 errors" in out and "retention: removed 0 article(s)" in out

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, SEED
 
+from rag.backends.local.vectors import VectorIndex
 from rag.cli import main
 from rag.embed import HashEmbedder
 from rag.errors import QuestionError
 from rag.pipeline import NewsIndex
-from rag.vectors import VectorIndex
 
 N_ARTICLES = 400  # 7 batches of 64
 _VOCAB = ("harbour council river bridge school hospital budget election storm flood museum railway airport "  # noqa: SIM905
@@ -89,8 +89,8 @@ def assert_consistent(index_dir: Path, index: NewsIndex | None = None) -> dict:
     assert len(ids) == len(set(ids.tolist())) == len(state["dense"])
     assert set(ids.tolist()) == state["dense"]
     if index is not None:
-        assert index.vectors is not None and len(index.vectors) == len(state["dense"])
-        assert set(faiss_ids(index.vectors.index).tolist()) == state["dense"]
+        assert index.backend.vectors is not None and len(index.backend.vectors) == len(state["dense"])
+        assert set(faiss_ids(index.backend.vectors.index).tolist()) == state["dense"]
     return state
 
 
@@ -118,7 +118,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 # Runs the real CLI in a child process that SIGKILLs itself at the N-th call of the patched function.
 CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
-    from rag import cli, pipeline, store, vectors
+    from rag import cli
+    from rag.backends.local import backend, store, vectors
     mode, n = sys.argv[1], int(sys.argv[2])
     calls = [0]
     def wrap(owner, name):
@@ -130,11 +131,11 @@ CRASH_SCRIPT = textwrap.dedent("""
             return original(*args, **kwargs)
         setattr(owner, name, patched)
     if mode == "mid-transaction":      # inside a batch's SQLite transaction
-        wrap(store.Store, "insert_passages")
+        wrap(store.SqliteStore, "insert_passages")
     elif mode == "before-vectors":     # batch committed to SQLite, vector file not yet written
         wrap(vectors.VectorIndex, "save")
     elif mode == "before-manifest":    # vector file written, manifest still names the previous one
-        wrap(pipeline, "write_manifest")
+        wrap(backend, "write_manifest")
     sys.exit(cli.main(sys.argv[3:]))
 """)
 
@@ -265,7 +266,7 @@ def test_a_damaged_vector_file_is_rebuilt_from_sqlite(small_index: Path, damage,
     assert state["dense"] == before["dense"]
     # The rebuilt vectors are the real ones: the dense side alone finds an article of the second batch.
     vec = index.embedder.embed(["News from Velmoraart99 The council of Velmoraart99 met on Monday."])
-    _, ids = index.vectors.search(vec, 1)
+    _, ids = index.backend.vectors.search(vec, 1)
     (pid,) = ids[0]
     assert index.store.passages([pid])[pid].article_id == "art-99"
     index.close()
@@ -327,7 +328,7 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> None:
 
 def test_a_reader_keeps_answering_while_another_process_ingests(small_index: Path, tmp_path: Path) -> None:
     reader = NewsIndex.open(small_index)
-    vectors_before = len(reader.vectors)
+    vectors_before = len(reader.backend.vectors)
     more = write_jsonl(tmp_path / "more.jsonl", make_corpus(200, prefix="late"))
     script = tmp_path / "pause.py"
     script.write_text(PAUSE_SCRIPT)
@@ -339,7 +340,7 @@ def test_a_reader_keeps_answering_while_another_process_ingests(small_index: Pat
         # Two batches are in SQLite, only the first one's vectors are on disk, and the writer holds the lock.
         assert "art-7" in retrieved(reader, "What happened in Velmoraart7?")
         assert "late-70" in retrieved(reader, "What happened in Velmoralate70?")  # full-text finds it already
-        assert len(reader.vectors) == vectors_before  # the last whole state it saw; nothing half-made
+        assert len(reader.backend.vectors) == vectors_before  # the last whole state it saw; nothing half-made
         assert _manifest(small_index)["vectors"] == vectors_before + 64  # the writer's batch 1; the reader wrote nothing
         go.write_text("go")
         out, err = proc.communicate(timeout=300)
@@ -398,7 +399,7 @@ def test_a_writer_that_was_open_before_a_crash_repairs_the_vectors(small_index: 
     state = assert_consistent(small_index, writer)
     assert {"dead-0", "next-0"} <= state["articles"]
     vec = writer.embedder.embed(["News from Velmoradead7 The council of Velmoradead7 met on Monday."])
-    (pid,), = writer.vectors.search(vec, 1)[1]
+    (pid,), = writer.backend.vectors.search(vec, 1)[1]
     assert writer.store.passages([pid])[pid].article_id == "dead-7"
     writer.close()
 
@@ -432,14 +433,14 @@ def test_in_one_process_a_search_and_a_change_of_the_vectors_never_overlap(tmp_p
     assert embedder.entered.wait(60)  # the asker holds the search lock, before its FAISS search
     writer = threading.Thread(target=index.ingest, args=([write_jsonl(tmp_path / "m.jsonl", make_corpus(20))],))
     writer.start()
-    while index.search_lock.changes_waiting == 0:  # the writer reached the change and waits for the search
+    while index.backend.search_lock.changes_waiting == 0:  # the writer reached the change and waits for the search
         assert writer.is_alive(), "the writer changed the vectors while a search was under way"
         threading.Event().wait(0.01)
     embedder.release.set()
     asker.join()
     writer.join()
     assert events == ["search", "add"]
-    assert_consistent(index.dir, index)
+    assert_consistent(index.backend.dir, index)
     index.close()
 
 
@@ -460,10 +461,10 @@ def test_a_reader_thread_does_not_rebuild_under_its_own_process_writer(tmp_path:
     writer.start()
     assert committed.wait(60)
     assert "art-4" in retrieved(index, "What happened in Velmoraart4?")  # full-text already sees the batch
-    assert index.vectors is None  # untouched: the writer adds the batch itself
+    assert index.backend.vectors is None  # untouched: the writer adds the batch itself
     go.set()
     writer.join()
-    assert_consistent(index.dir, index)  # every vector once
+    assert_consistent(index.backend.dir, index)  # every vector once
     index.close()
 
 
@@ -498,7 +499,7 @@ HOSTILE = {
 def test_hostile_file_gets_one_clear_problem_and_loses_nothing(hash_index: NewsIndex, tmp_path: Path,
                                                                name: str) -> None:
     hash_index.ingest([SEED])
-    before = db_state(hash_index.dir)
+    before = db_state(hash_index.backend.dir)
     make, reason, skipped = HOSTILE[name]
     path = tmp_path / name
     path.write_bytes(make())
@@ -507,7 +508,7 @@ def test_hostile_file_gets_one_clear_problem_and_loses_nothing(hash_index: NewsI
     (problem,) = report.problems
     assert problem.where in (str(path), f"{path}:1") and problem.reason.startswith(reason), problem
     assert problem.skipped == skipped
-    after = assert_consistent(hash_index.dir, hash_index)
+    after = assert_consistent(hash_index.backend.dir, hash_index)
     assert before["articles"] <= after["articles"]
     assert len(after["articles"]) == len(before["articles"]) + (0 if skipped else 1)
 
@@ -579,7 +580,7 @@ def test_lone_surrogates_and_line_separators(hash_index: NewsIndex, tmp_path: Pa
                             choices=["a\udfff", "b"], as_of="2024-01-01")
     assert answer.question == "What is in Quarnby \ufffd?"
     # Undecodable command-line bytes arrive as surrogates too (surrogateescape).
-    assert main(["ask", "Quarnby \udcff?", "--json", "--index", str(hash_index.dir)]) == 0
+    assert main(["ask", "Quarnby \udcff?", "--json", "--index", str(hash_index.backend.dir)]) == 0
     assert json.loads(capsys.readouterr().out)["question"] == "Quarnby \ufffd?"
 
 
@@ -606,7 +607,7 @@ def test_a_feed_with_ten_thousand_items(hash_index: NewsIndex, tmp_path: Path) -
     path.write_text(f"<?xml version='1.0'?><rss version='2.0'><channel><title>Big Feed</title>{items}</channel></rss>")
     report = hash_index.ingest([path])
     assert (report.added, report.problems) == (10_000, [])
-    assert_consistent(hash_index.dir, hash_index)
+    assert_consistent(hash_index.backend.dir, hash_index)
     hits = hash_index.ask("What happened in Brell9876?", as_of=FAR_LATER).hits
     assert hits[0].article.title == "Item 9876 from Brell9876"
 
@@ -681,7 +682,7 @@ def test_bad_filters_raise_question_error(hash_index: NewsIndex, kwargs: dict, m
 
 def test_cli_reports_a_bad_question_without_a_traceback(hash_index: NewsIndex, capsys) -> None:  # noqa: ANN001
     hash_index.ingest([SEED])
-    assert main(["ask", "x" * 10_000, "--index", str(hash_index.dir)]) == 2
+    assert main(["ask", "x" * 10_000, "--index", str(hash_index.backend.dir)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "newsrag: error: the question is 10000 characters long; keep it under 2000"
 

@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 import pytest
 
+from rag.backends.base import LexicalQuery
 from rag.cli import main
 from rag.embed import HashEmbedder
 from rag.errors import RagError
@@ -63,7 +64,7 @@ def stored_ids(index_dir: Path) -> set[str]:
 
 def check_consistent(index: NewsIndex) -> None:
     """Every passage has its FTS row and, on disk and in memory, exactly its FAISS vector; no row is orphaned."""
-    db = sqlite3.connect(index.dir / "newsrag.sqlite")
+    db = sqlite3.connect(index.backend.dir / "newsrag.sqlite")
     try:
         passages = {r[0] for r in db.execute("SELECT passage_id FROM passages")}
         dense = {r[0] for r in db.execute("SELECT passage_id FROM passages WHERE embed_hash IS NOT NULL")}
@@ -74,10 +75,10 @@ def check_consistent(index: NewsIndex) -> None:
     finally:
         db.close()
     assert fts == passages and orphans == 0
-    manifest = json.loads((index.dir / "manifest.json").read_text())
-    on_disk = faiss.read_index(str(index.dir / manifest["vector_file"]))
+    manifest = json.loads((index.backend.dir / "manifest.json").read_text())
+    on_disk = faiss.read_index(str(index.backend.dir / manifest["vector_file"]))
     assert sorted(faiss.vector_to_array(on_disk.id_map).tolist()) == sorted(dense)
-    assert sorted(faiss.vector_to_array(index.vectors.index.id_map).tolist()) == sorted(dense)
+    assert sorted(faiss.vector_to_array(index.backend.vectors.index.id_map).tolist()) == sorted(dense)
 
 
 def cited_ids(index: NewsIndex, question: str) -> set[str]:
@@ -92,7 +93,7 @@ def assert_gone(index: NewsIndex, article_id: str) -> None:
     assert article_id not in cited_ids(index, QUESTIONS[article_id])
     assert article_id not in cited_ids(index, next(a["title"] for a in ARTICLES if a["id"] == article_id))
     vec = index.embedder.embed([QUESTIONS[article_id]])
-    _, ids = index.vectors.search(vec, 100)
+    _, ids = index.backend.vectors.search(vec, 100)
     owners = {p.article_id for p in index.store.passages(int(i) for i in ids[0] if i >= 0).values()}
     assert article_id not in owners
 
@@ -166,8 +167,8 @@ def test_a_changed_article_replaces_its_passages(index_dir: Path, tmp_path: Path
     hit = index.ask("Why was the Zorvik dam opening postponed?", as_of=FAR_LATER).hits[0]
     assert hit.article.article_id == "w1" and "spillway" in hit.passage.text
     # The old text is nowhere: not in the full-text index and not among the vectors.
-    assert not index.store.lexical_search('"80,000"', 10)
-    _, ids = index.vectors.search(index.embedder.embed(["water for 80,000 people"]), 100)
+    assert not index.store.lexical_search(LexicalQuery(("80,000",)), 10)
+    _, ids = index.backend.vectors.search(index.embedder.embed(["water for 80,000 people"]), 100)
     assert not old_pids & {int(i) for i in ids[0]}
     check_consistent(index)
     index.close()
@@ -189,10 +190,10 @@ def test_remove_everything_then_ask(index_dir: Path) -> None:
     assert len(index.remove(article_ids=[a["id"] for a in ARTICLES])) == len(ARTICLES)
     answer = index.ask("What opened in Zorvik?")
     assert answer.abstained and not answer.hits and not answer.sources
-    assert len(index.vectors) == 0 and index.stats()["passages"] == 0
+    assert len(index.backend.vectors) == 0 and index.stats()["passages"] == 0
     index.close()
     reopened = NewsIndex.open(index_dir)  # an empty vector file loads again
-    assert len(reopened.vectors) == 0
+    assert len(reopened.backend.vectors) == 0
     reopened.close()
 
 
@@ -246,7 +247,7 @@ def test_vectors_of_removed_passages_are_not_in_a_rebuilt_index(index_dir: Path)
     assert_gone(index, "w1")
     assert_gone(index, "w2")
     check_consistent(index)
-    assert np.isin(faiss.vector_to_array(index.vectors.index.id_map),
+    assert np.isin(faiss.vector_to_array(index.backend.vectors.index.id_map),
                    [r[0] for r in index.store.query("SELECT passage_id FROM passages")]).all()
     index.close()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.backends.base import LexicalQuery
 from rag.dates import question_dates
 from rag.pipeline import NewsIndex
 from rag.retrieve import Query, retrieve
@@ -77,12 +78,12 @@ def test_undated_articles_are_kept_and_ranked_on_content(floods: NewsIndex) -> N
 
 
 def test_headlines_are_ranked_once_an_article_and_removed_with_it(floods: NewsIndex) -> None:
-    found = floods.store.lexical_search('"election"', 10, headlines=True)
+    found = floods.store.lexical_search(LexicalQuery(("election",)), 10, headlines=True)
     leads = floods.store.query("SELECT passage_id FROM passages WHERE article_id = 'other' AND ordinal = 0")
     assert [pid for pid, _ in found] == [leads[0][0]]
-    assert len(floods.store.lexical_search('"marrow"', 10, headlines=True)) == 4
+    assert len(floods.store.lexical_search(LexicalQuery(("marrow",)), 10, headlines=True)) == 4
     floods.remove(article_ids=["other"])
-    assert floods.store.lexical_search('"election"', 10, headlines=True) == []
+    assert floods.store.lexical_search(LexicalQuery(("election",)), 10, headlines=True) == []
     ids = _ids(floods, "Who won the council election?", as_of="2022-12-31")
     assert "other" not in ids
 
@@ -134,7 +135,7 @@ def test_question_dates_become_windows_relative_to_as_of() -> None:
 
 
 def test_an_index_without_the_headline_table_gets_it_filled_once(floods: NewsIndex) -> None:
-    from rag.store import Store
+    from rag.backends.local.store import SqliteStore as Store
 
     path, generation = floods.store.path, floods.store.generation()
     with floods.store.transaction() as db:

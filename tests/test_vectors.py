@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.backends.local.vectors import VectorIndex, ivf_params
 from rag.bench.synthetic import exact_top_k, recall_at_k, synthetic_vectors
-from rag.vectors import VectorIndex, ivf_params
 
 N = 12_000
 DIM = 384

@@ -76,8 +76,9 @@ def _run_cold_ask(args: argparse.Namespace) -> int:
 
 def _ensure_index(index_dir: Path, args: argparse.Namespace, say) -> None:  # noqa: ANN001 - say(str)
     """Build ``index_dir`` from ``--corpus`` (default demo) unless it holds an index already."""
+    from rag.backends.local import DB_NAME
     from rag.bench.pipeline import resolve_corpus
-    from rag.pipeline import DB_NAME, NewsIndex
+    from rag.pipeline import NewsIndex
 
     if (index_dir / DB_NAME).exists():
         return
@@ -107,9 +108,10 @@ def measure(args: argparse.Namespace, say) -> dict[str, Any]:  # noqa: ANN001 - 
 def _measure_corpus(args: argparse.Namespace, index_dir: Path, say) -> dict[str, Any]:  # noqa: ANN001
     from dataclasses import replace
 
+    from rag.backends.local import DB_NAME
     from rag.bench import pipeline as bp
     from rag.config import load_settings
-    from rag.pipeline import DB_NAME, NewsIndex
+    from rag.pipeline import NewsIndex
 
     corpus = bp.resolve_corpus(args.corpus)
     exists = (index_dir / DB_NAME).exists()

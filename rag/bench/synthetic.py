@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.vectors import FLAT_LIMIT, VectorIndex, _faiss, omp_threads
+from rag.backends.local.vectors import FLAT_LIMIT, VectorIndex, _faiss, omp_threads
 
 DIM = 384
 

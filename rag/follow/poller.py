@@ -120,11 +120,7 @@ class Poller:
         failed = [p for p in result.problems if p.skipped]
         titles: tuple[str, ...] = ()
         if ids and (result.added or result.replaced):
-            rows: list[tuple[float, str]] = []
-            for lo in range(0, len(ids), 500):  # SQLite limits the variables of one statement
-                chunk = ids[lo : lo + 500]
-                rows += self.index.store.query(f"SELECT added_at, title FROM articles WHERE article_id IN "
-                                               f"({','.join('?' * len(chunk))}) AND added_at >= ?", [*chunk, now - 1])
+            rows = self.index.store.added_titles(ids, now - 1)
             titles = tuple(title for _, title in sorted(rows, key=lambda r: r[0]))[:5]
         return PollReport(source.url, status, result.added, result.replaced,
                           result.unchanged + result.duplicates + old, len(failed), failed[0].reason if failed else "",

@@ -12,8 +12,6 @@ from datetime import datetime, timezone
 from rag.follow.sources import Keep
 
 log = logging.getLogger(__name__)
-# An article's age: its published date, else when it was added.
-_AGE_ORDER = "COALESCE(published, strftime('%Y-%m-%d', added_at, 'unixepoch'))"
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ def cutoff_day(max_age_s: float, now: float | None = None) -> str:
 
 
 def index_bytes(index) -> int:  # noqa: ANN001 - a NewsIndex
-    return sum(p.stat().st_size for p in index.dir.iterdir() if p.is_file())
+    return index.backend.size_bytes()
 
 
 def apply_retention(index, keep: Keep, now: float | None = None) -> RetentionReport:  # noqa: ANN001
@@ -39,17 +37,16 @@ def apply_retention(index, keep: Keep, now: float | None = None) -> RetentionRep
     removed = 0
     if keep.max_age_s is not None:
         cutoff = cutoff_day(keep.max_age_s, now)
-        ids = [r[0] for r in index.store.query(f"SELECT article_id FROM articles WHERE {_AGE_ORDER} < ?", (cutoff,))]
+        ids = index.store.article_ids_published_before(cutoff)
         removed += _remove(index, ids)
     if keep.max_bytes is not None:
         for _ in range(8):  # each pass estimates the bytes an article takes; usually one or two do
             size = index_bytes(index)
-            (count,), = index.store.query("SELECT COUNT(*) FROM articles")
+            count = index.store.counts()["articles"]
             if size <= keep.max_bytes or not count:
                 break
             share = math.ceil(count * (size - keep.max_bytes) / size * 1.05)
-            ids = [r[0] for r in index.store.query(
-                f"SELECT article_id FROM articles ORDER BY {_AGE_ORDER}, added_at LIMIT ?", (max(share, 1),))]
+            ids = index.store.oldest_article_ids(max(share, 1))
             removed += _remove(index, ids)
     after = index_bytes(index)
     log.info("retention removed %d articles; the index went from %d to %d bytes", removed, before, after)
@@ -64,7 +61,6 @@ def _remove(index, ids: list[str]) -> int:  # noqa: ANN001
     store = index.store
     with index.writing():
         with store.transaction(bump_generation=False) as db:
-            db.execute("DELETE FROM embeddings WHERE text_hash NOT IN "
-                       "(SELECT embed_hash FROM passages WHERE embed_hash IS NOT NULL)")
+            store.drop_unused_vectors(db)
         store.vacuum()
     return len(removed)

@@ -1,19 +1,12 @@
-"""What the poller remembers of each source, kept in the index's SQLite file (table ``follow_sources``), so a
-restart sends conditional requests only and the app can show when each source was last read."""
+"""What the poller remembers of each source, kept in the index's store (``follow_rows``), so a restart sends
+conditional requests only and the app can show when each source was last read."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 
-from rag.store import Store
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS follow_sources (
-    url TEXT PRIMARY KEY, etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '',
-    body_hash TEXT NOT NULL DEFAULT '', last_poll REAL, next_poll REAL, errors INTEGER NOT NULL DEFAULT 0,
-    last_new REAL, last_report TEXT NOT NULL DEFAULT '{}');
-"""
+from rag.backends.base import Store
 
 
 @dataclass(frozen=True)
@@ -59,35 +52,21 @@ class SourceState:
 class FollowState:
     """Read and write ``SourceState`` rows in the index's store."""
 
-    def __init__(self, store: Store, create: bool = True) -> None:
-        """``create=False`` reads only (no table: no sources), so a reader never waits for the write lock."""
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.exists = bool(store.query("SELECT 1 FROM sqlite_master WHERE name = 'follow_sources'"))
-        if create and not self.exists:
-            with store.transaction(bump_generation=False) as db:
-                db.execute(SCHEMA)
-            self.exists = True
 
     def get(self, url: str) -> SourceState:
-        rows = self.store.query(f"SELECT {_COLUMNS} FROM follow_sources WHERE url = ?", (url,))
-        return _state(rows[0]) if rows else SourceState(url)
+        row = self.store.follow_row(url)
+        return _state(row) if row else SourceState(url)
 
     def all(self) -> list[SourceState]:
-        if not self.exists:
-            return []
-        return [_state(row) for row in self.store.query(f"SELECT {_COLUMNS} FROM follow_sources ORDER BY url")]
+        return [_state(row) for row in self.store.follow_rows()]
 
     def put(self, state: SourceState) -> None:
         row = asdict(state)
         row["last_report"] = json.dumps(state.last_report, ensure_ascii=False)
-        with self.store.transaction(bump_generation=False) as db:
-            db.execute(f"INSERT OR REPLACE INTO follow_sources ({', '.join(row)}) VALUES "
-                       f"({', '.join('?' * len(row))})", list(row.values()))
+        self.store.put_follow_row(row)
 
 
-_COLUMNS = "url, etag, last_modified, body_hash, last_poll, next_poll, errors, last_new, last_report"
-
-
-def _state(row: tuple) -> SourceState:
-    *head, report = row
-    return SourceState(*head, last_report=json.loads(report or "{}"))
+def _state(row: dict) -> SourceState:
+    return SourceState(**{**row, "last_report": json.loads(row.get("last_report") or "{}")})

@@ -26,7 +26,7 @@ class SourceStatus:
 def source_statuses(store) -> list[SourceStatus]:  # noqa: ANN001 - a Store
     """One entry per followed source, as of its last poll."""
     out = []
-    for state in FollowState(store, create=False).all():
+    for state in FollowState(store).all():
         r = state.last_report
         out.append(SourceStatus(state.url, state.last_poll, int(r.get("new", 0)), int(r.get("changed", 0)),
                                 int(r.get("errors", 0)), str(r.get("message", "")), tuple(r.get("new_titles", ()))))

@@ -1,4 +1,5 @@
-"""SQLite: articles, passages, the full-text (BM25) index, the embedding cache and near-duplicate groups.
+"""The local backend's ``Store`` (rag/backends/base.py): articles, passages, the full-text (BM25) index, the
+embedding cache, near-duplicate groups and the feed poller's state in one SQLite file.
 
 SQLite is the source of truth: FAISS is derived from the ``embeddings`` rows and can always be rebuilt from
 them. Every write is one transaction that also bumps ``generation``, which the vector file records.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.backends.base import ArticleFilter, LexicalQuery, batched
 from rag.types import Article, ArticleInfo, Passage
 
 SCHEMA = """
@@ -45,14 +47,22 @@ CREATE INDEX IF NOT EXISTS lsh_article ON lsh(article_id);
 CREATE TABLE IF NOT EXISTS raw_inputs (
     raw_hash TEXT PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles ON DELETE CASCADE);
 CREATE INDEX IF NOT EXISTS raw_inputs_article ON raw_inputs(article_id);
+CREATE TABLE IF NOT EXISTS follow_sources (
+    url TEXT PRIMARY KEY, etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '',
+    body_hash TEXT NOT NULL DEFAULT '', last_poll REAL, next_poll REAL, errors INTEGER NOT NULL DEFAULT 0,
+    last_new REAL, last_report TEXT NOT NULL DEFAULT '{}');
 """
 # raw_inputs (added without a format change: an older index gets the empty table when opened, and its first
 # re-ingest fills it) maps the raw hash of each input record to the article it gave, so the next ingest of the
-# same bytes skips them unread (rag/ingest/raw.py). Deleting an article drops its rows.
+# same bytes skips them unread (rag/ingest/raw.py). Deleting an article drops its rows. follow_sources holds
+# what the feed poller remembers of each source (rag/follow/state.py).
 
 # BM25 weight of a headline match against a body match: a headline names what the article is about.
 TITLE_WEIGHT = 1.0
 _INFO = "article_id, title, url, published, source, author, group_id"
+# An article's age: its published date, else the day it was added.
+_AGE = "COALESCE(published, strftime('%Y-%m-%d', added_at, 'unixepoch'))"
+_FOLLOW = ("url", "etag", "last_modified", "body_hash", "last_poll", "next_poll", "errors", "last_new", "last_report")
 
 
 _PASSAGE_COLUMNS = "passage_id, article_id, ordinal, start, end, text"
@@ -63,7 +73,7 @@ def _passage(row: tuple) -> Passage:
     return Passage(row[1], row[2], row[3], row[4], row[5], row[0])
 
 
-class Store:
+class SqliteStore:
     """One SQLite database file; safe to share between threads (calls are serialized)."""
 
     def __init__(self, path: Path) -> None:
@@ -151,6 +161,15 @@ class Store:
                           "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id) LIMIT 1", (text_hash,))
         return rows[0][0] if rows else None
 
+    def stored_text_hash(self, article_id: str) -> str | None:
+        rows = self.query("SELECT text_hash FROM articles a WHERE article_id = ? AND EXISTS "
+                          "(SELECT 1 FROM passages p WHERE p.article_id = a.article_id)", (article_id,))
+        return rows[0][0] if rows else None
+
+    def group_of(self, tx: sqlite3.Connection, article_id: str) -> str | None:
+        row = tx.execute("SELECT group_id FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
     def orphaned_copies(self, article_ids: Iterable[str]) -> set[str]:
         """The ids among ``article_ids`` stored as copies (no passages) whose original has been removed."""
         ids = list(article_ids)
@@ -173,7 +192,8 @@ class Store:
              signature, time.time()))
 
     def insert_passages(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage],
-                        embed_hashes: Sequence[str | None]) -> list[int]:
+                        embed_hashes: Sequence[str | None], vectors: dict[str, np.ndarray] | None = None) -> list[int]:
+        """The vectors stay in ``embeddings`` (``put_vectors``); FAISS gets them from the caller."""
         ids = []
         for passage, embed_hash in zip(passages, embed_hashes, strict=True):
             cur = db.execute(
@@ -204,6 +224,42 @@ class Store:
             db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
             removed.extend(pids)
         return removed
+
+    def drop_unused_vectors(self, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM embeddings WHERE text_hash NOT IN "
+                   "(SELECT embed_hash FROM passages WHERE embed_hash IS NOT NULL)")
+
+    def article_ids_published_before(self, day: str) -> list[str]:
+        return [r[0] for r in self.query(f"SELECT article_id FROM articles WHERE {_AGE} < ?", (day,))]
+
+    def oldest_article_ids(self, limit: int) -> list[str]:
+        return [r[0] for r in self.query(f"SELECT article_id FROM articles ORDER BY {_AGE}, added_at LIMIT ?",
+                                         (limit,))]
+
+    def added_titles(self, article_ids: Sequence[str], since: float) -> list[tuple[float, str]]:
+        rows: list[tuple[float, str]] = []
+        for chunk in batched(list(article_ids)):
+            rows += self.query(f"SELECT added_at, title FROM articles WHERE article_id IN "
+                               f"({','.join('?' * len(chunk))}) AND added_at >= ?", [*chunk, since])
+        return rows
+
+    def recent_headlines(self, limit: int) -> list[tuple[str, str]]:
+        return self.query("SELECT title, source FROM articles WHERE title != '' ORDER BY published DESC LIMIT ?",
+                          (limit,))
+
+    # --- the feed poller's state ------------------------------------------------------------------------
+    def follow_rows(self) -> list[dict]:
+        return [dict(zip(_FOLLOW, r, strict=True))
+                for r in self.query(f"SELECT {', '.join(_FOLLOW)} FROM follow_sources ORDER BY url")]
+
+    def follow_row(self, url: str) -> dict | None:
+        rows = self.query(f"SELECT {', '.join(_FOLLOW)} FROM follow_sources WHERE url = ?", (url,))
+        return dict(zip(_FOLLOW, rows[0], strict=True)) if rows else None
+
+    def put_follow_row(self, row: dict) -> None:
+        with self.transaction(bump_generation=False) as db:
+            db.execute(f"INSERT OR REPLACE INTO follow_sources ({', '.join(_FOLLOW)}) VALUES "
+                       f"({', '.join('?' * len(_FOLLOW))})", [row[c] for c in _FOLLOW])
 
     # --- raw input hashes -------------------------------------------------------------------------------
     def raw_known(self, raw_hash: str) -> bool:
@@ -300,26 +356,29 @@ class Store:
                           (article_id,))
         return [_passage(r) for r in rows]
 
-    def lexical_search(self, match: str, limit: int, where: str = "", params: Sequence = (),
+    def lexical_search(self, query: LexicalQuery, limit: int, where: ArticleFilter | None = None,
                        headlines: bool = False) -> list[tuple[int, float]]:
         """``[(passage_id, bm25)]`` best first (FTS5's bm25 is lower-is-better; returned negated); with
         ``headlines``, articles ranked by their headline alone, each as its lead passage.
 
-        ``where`` filters on ``a.`` (articles) columns. The best ``4 * limit`` matches are ranked first and
-        filtered after, which halves the time on a large index; only when that leaves too few is the filter
-        applied to every match."""
+        With a filter, the best ``4 * limit`` matches are ranked first and filtered after, which halves the
+        time on a large index; only when that leaves too few is the filter applied to every match."""
+        match = fts_match(query)
+        if not match:
+            return []
+        sql_where, params = _filter_sql(where)
         table = "titles_fts" if headlines else "passages_fts"
         rank = "bm25(titles_fts)" if headlines else f"bm25(passages_fts, {TITLE_WEIGHT}, 1.0)"
         top = f"SELECT rowid, -{rank} AS s FROM {table} WHERE {table} MATCH ? ORDER BY {rank} LIMIT ?"
         try:
-            if not where:
+            if not sql_where:
                 return [(r[0], r[1]) for r in self.query(top, [match, limit])]
             join = "JOIN passages p ON p.passage_id = f.rowid JOIN articles a ON a.article_id = p.article_id"
-            found = self.query(f"SELECT f.rowid, f.s FROM ({top}) f {join} WHERE {where} ORDER BY f.s DESC LIMIT ?",
-                               [match, 4 * limit, *params, limit])
+            found = self.query(f"SELECT f.rowid, f.s FROM ({top}) f {join} WHERE {sql_where} ORDER BY f.s DESC "
+                               "LIMIT ?", [match, 4 * limit, *params, limit])
             if len(found) < limit:
                 found = self.query(f"SELECT f.rowid, -{rank} AS s FROM {table} f {join} WHERE {table} "
-                                   f"MATCH ? AND {where} ORDER BY {rank} LIMIT ?", [match, *params, limit])
+                                   f"MATCH ? AND {sql_where} ORDER BY {rank} LIMIT ?", [match, *params, limit])
             return [(r[0], r[1]) for r in found]
         except sqlite3.OperationalError:
             return []
@@ -349,14 +408,15 @@ class Store:
         return ids, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
     # --- near duplicates --------------------------------------------------------------------------------
-    def lsh_candidates(self, buckets: Sequence[int]) -> list[tuple[str, str, bytes]]:
-        """``(article_id, group_id, signature)`` of stored articles sharing any LSH bucket."""
+    def lsh_candidates(self, db: sqlite3.Connection, buckets: Sequence[int]) -> list[tuple[str, str, bytes]]:
+        """``(article_id, group_id, signature)`` of articles sharing any LSH bucket, as ``db`` sees them."""
         if not buckets:
             return []
         clauses = " OR ".join("(l.band = ? AND l.bucket = ?)" for _ in buckets)
         params = [x for band, bucket in enumerate(buckets) for x in (band, bucket)]
-        return self.query(f"SELECT DISTINCT a.article_id, a.group_id, a.signature FROM lsh l JOIN articles a "
-                          f"ON a.article_id = l.article_id WHERE {clauses}", params)
+        with self._lock:
+            return db.execute(f"SELECT DISTINCT a.article_id, a.group_id, a.signature FROM lsh l JOIN articles a "
+                              f"ON a.article_id = l.article_id WHERE {clauses}", params).fetchall()
 
     def insert_lsh(self, db: sqlite3.Connection, article_id: str, buckets: Sequence[int]) -> None:
         db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", [(b, k, article_id) for b, k in enumerate(buckets)])
@@ -382,3 +442,32 @@ class Store:
     def date_range(self) -> tuple[str | None, str | None]:
         (lo, hi), = self.query("SELECT MIN(published), MAX(published) FROM articles")
         return lo, hi
+
+
+def fts_match(query: LexicalQuery) -> str:
+    """An FTS5 MATCH expression: every term as a quoted phrase, OR-ed (BM25 ranks by how many match), and the
+    phrase, when there is one, required."""
+    terms = " OR ".join('"' + t.replace('"', "") + '"' for t in query.terms)
+    if not terms or not query.phrase:
+        return terms
+    return '"' + " ".join(query.phrase).replace('"', "") + f'" AND ({terms})'
+
+
+def _filter_sql(where: ArticleFilter | None) -> tuple[str, list]:
+    """The filter as SQL on ``a.`` (articles) columns, with its parameters."""
+    if where is None:
+        return "", []
+    clauses: list[str] = []
+    params: list = []
+    if where.latest:
+        clauses.append("(a.published IS NULL OR a.published <= ?)")
+        params.append(where.latest)
+    if where.since:
+        clauses.append("a.published >= ?")
+        params.append(where.since)
+    if where.dated_only:
+        clauses.append("a.published IS NOT NULL")
+    if where.sources:
+        clauses.append(f"a.source IN ({','.join('?' * len(where.sources))})")
+        params += list(where.sources)
+    return " AND ".join(clauses), params
