@@ -24,7 +24,10 @@ EPILOG = """examples:
   newsrag bench --corpus realtimeqa --vectors 100000 1000000
   newsrag bench --cold-ask --index /tmp/demo
 
-The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
+The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise. A postgresql:// URL instead of
+a directory keeps it in PostgreSQL + pgvector, shared by many app servers (pip install 'newsrag[postgres]';
+see docs/scale-out.md):
+  newsrag ingest articles.jsonl --index postgresql://newsrag@db.example:5432/news"""
 
 
 def _count(text: str) -> int:
@@ -60,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # noqa: ANN001
         c = sub.add_parser(name, help=help_text, description=help_text)
-        c.add_argument("--index", help="index directory (default: $NEWSRAG_INDEX or ./index)")
+        c.add_argument("--index", metavar="DIR|URL",
+                       help="index directory, or postgresql://user@host:port/db (default: $NEWSRAG_INDEX or ./index)")
         c.set_defaults(run=run)
         return c
 
@@ -278,14 +282,14 @@ def _follow(args: argparse.Namespace) -> int:
     def retain() -> None:
         if keep:
             done = apply_retention(index, keep)
-            print(f"retention: removed {done.removed} article(s); index {done.bytes_before / 1e6:.1f} MB -> "
+            print(f"retention: removed {counted(done.removed, 'article')}; index {done.bytes_before / 1e6:.1f} MB -> "
                   f"{done.bytes_after / 1e6:.1f} MB", flush=True)
 
     if args.once:
         reports = poller.poll_round()
         retain()
         return 1 if reports and all(r.errors and not (r.new or r.changed or r.skipped) for r in reports) else 0
-    print(f"following {len(sources)} source(s); Ctrl-C stops", file=sys.stderr, flush=True)
+    print(f"following {counted(len(sources), 'source')}; Ctrl-C stops", file=sys.stderr, flush=True)
     poller.start()
     try:
         while True:
