@@ -23,6 +23,7 @@ EPILOG = """examples:
   newsrag serve --port 7860
   newsrag bench --corpus realtimeqa --vectors 100000 1000000
   newsrag bench --cold-ask --index /tmp/demo
+  newsrag copy index postgresql://newsrag@db.example:5432/news
 
 The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise. A postgresql:// URL instead of
 a directory keeps it in PostgreSQL + pgvector, shared by many app servers (pip install 'newsrag[postgres]';
@@ -95,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--source", dest="sources", action="append", default=[])
     c.add_argument("--since", help="published on or after YYYY-MM-DD")
     c.add_argument("--until", help="published on or before YYYY-MM-DD")
+
+    c = sub.add_parser("copy", help="copy an index to another place or backend without embedding again",
+                       description="Copy every article, passage, vector, story group and followed source of SRC "
+                       "into DEST, an empty index: a directory or a postgresql:// URL, either way round. Nothing "
+                       "is read or embedded again; DEST is created when it does not exist.",
+                       epilog="examples:\n  newsrag copy index postgresql://newsrag@db.example:5432/news\n"
+                       "  newsrag copy postgresql://newsrag@db.example:5432/news backup-index",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("src", metavar="SRC", help="the index to copy: a directory or a postgresql:// URL")
+    c.add_argument("dest", metavar="DEST", help="an empty or new index: a directory or a postgresql:// URL")
+    c.set_defaults(run=_copy)
 
     c = command("eval", "run a question set (JSONL) through the pipeline and print its metrics", _eval)
     c.add_argument("questions", help="JSONL: question, answers, gold_doc_ids, answerable, as_of, choices, history")
@@ -259,6 +271,26 @@ def _remove(args: argparse.Namespace) -> int:
     removed = _open(args).remove(article_ids=args.ids, urls=args.urls, sources=args.sources, since=args.since,
                                  until=args.until)
     print(f"removed {counted(len(removed), 'article')}" + (f": {', '.join(removed[:20])}" if removed else ""))
+    return 0
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.backends.copy import copy_index
+    from rag.pipeline import NewsIndex
+
+    src = NewsIndex.open(args.src)
+    dst = NewsIndex.open(args.dest, model=src.model_name, create=True)
+    try:
+        with tqdm(total=src.store.counts()["articles"], desc="copy", unit=" articles", file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            report = copy_index(src, dst, lambda articles, _passages: bar.update(articles))
+    finally:
+        src.close()
+        dst.close()
+    print(f"copied {counted(report.articles, 'article')}, {counted(report.passages, 'passage')} and "
+          f"{counted(report.vectors, 'vector')} from {src.location} to {dst.location}")
     return 0
 
 

@@ -11,13 +11,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from rag.backends.base import ArticleFilter, LexicalQuery, batched
+from rag.backends.base import ArticleFilter, LexicalQuery, StoredArticle, batched
 from rag.types import Article, ArticleInfo, Passage
 
 SCHEMA = """
@@ -184,12 +184,12 @@ class SqliteStore:
         return out
 
     def insert_article(self, db: sqlite3.Connection, article: Article, text_hash: str, group_id: str,
-                       signature: bytes | None) -> None:
+                       signature: bytes | None, added_at: float | None = None) -> None:
         db.execute(
             "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (article.article_id, article.title, article.url, article.published, article.source, article.author,
              json.dumps(article.metadata, ensure_ascii=False, default=str), article.text, text_hash, group_id,
-             signature, time.time()))
+             signature, time.time() if added_at is None else added_at))
 
     def insert_passages(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage],
                         embed_hashes: Sequence[str | None], vectors: dict[str, np.ndarray] | None = None) -> list[int]:
@@ -246,6 +246,36 @@ class SqliteStore:
     def recent_headlines(self, limit: int) -> list[tuple[str, str]]:
         return self.query("SELECT title, source FROM articles WHERE title != '' ORDER BY published DESC LIMIT ?",
                           (limit,))
+
+    def export_articles(self, batch: int = 256) -> Iterator[list[StoredArticle]]:
+        """Originals (articles with passages) first, then copies, each in the order they were added."""
+        for originals in (True, False):
+            has = "EXISTS" if originals else "NOT EXISTS"
+            ids = [r[0] for r in self.query(f"SELECT article_id FROM articles a WHERE {has} (SELECT 1 FROM passages "
+                                            "p WHERE p.article_id = a.article_id) ORDER BY added_at, article_id")]
+            for chunk in batched(ids, batch):
+                yield self._stored(chunk)
+
+    def _stored(self, ids: Sequence[str]) -> list[StoredArticle]:
+        marks = ",".join("?" * len(ids))
+        rows = self.query("SELECT article_id, title, text, url, published, source, author, metadata, text_hash, "
+                          f"group_id, signature, added_at FROM articles WHERE article_id IN ({marks})", list(ids))
+        passages: dict[str, list[tuple]] = {}
+        for r in self.query(f"SELECT {_PASSAGE_COLUMNS}, embed_hash FROM passages WHERE article_id IN ({marks}) "
+                            "ORDER BY article_id, ordinal", list(ids)):
+            passages.setdefault(r[1], []).append(r)
+        raw: dict[str, list[str]] = {}
+        for raw_hash, article_id in self.query(f"SELECT raw_hash, article_id FROM raw_inputs WHERE article_id IN "
+                                               f"({marks}) ORDER BY raw_hash", list(ids)):
+            raw.setdefault(article_id, []).append(raw_hash)
+        order = {article_id: i for i, article_id in enumerate(ids)}
+        out = []
+        for r in sorted(rows, key=lambda r: order[r[0]]):
+            article = Article(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+            mine = passages.get(r[0], [])
+            out.append(StoredArticle(article, r[8], r[9], r[10], r[11], tuple(_passage(p[:6]) for p in mine),
+                                     tuple(p[6] for p in mine), tuple(raw.get(r[0], []))))
+        return out
 
     # --- the feed poller's state ------------------------------------------------------------------------
     def follow_rows(self) -> list[dict]:
