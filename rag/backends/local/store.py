@@ -149,8 +149,7 @@ class SqliteStore:
         """``{article_id: text_hash}`` for the ids already stored."""
         ids = list(article_ids)
         out: dict[str, str] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             marks = ",".join("?" * len(chunk))
             out.update(self.query(f"SELECT article_id, text_hash FROM articles WHERE article_id IN ({marks})", chunk))
         return out
@@ -174,8 +173,7 @@ class SqliteStore:
         """The ids among ``article_ids`` stored as copies (no passages) whose original has been removed."""
         ids = list(article_ids)
         out: set[str] = set()
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             out.update(r[0] for r in self.query(
                 f"SELECT a.article_id FROM articles a WHERE a.article_id IN ({','.join('?' * len(chunk))}) "
                 "AND NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id) "
@@ -335,8 +333,7 @@ class SqliteStore:
         cache = self._cached("infos")
         out = {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in out]
-        for lo in range(0, len(missing), 500):
-            chunk = missing[lo : lo + 500]
+        for chunk in batched(missing):
             rows = self.query(f"SELECT {_INFO} FROM articles WHERE article_id IN ({','.join('?' * len(chunk))})", chunk)
             found = {r[0]: ArticleInfo(*r) for r in rows}
             out.update(found)
@@ -349,8 +346,7 @@ class SqliteStore:
         cache = self._cached("owners")
         out = {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in out]
-        for lo in range(0, len(missing), 500):
-            chunk = missing[lo : lo + 500]
+        for chunk in batched(missing):
             rows = self.query("SELECT passage_id, article_id, embed_hash IS NOT NULL FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
             found = {r[0]: (r[1], bool(r[2])) for r in rows}
@@ -373,8 +369,7 @@ class SqliteStore:
     def passages(self, passage_ids: Iterable[int]) -> dict[int, Passage]:
         ids = list(dict.fromkeys(int(p) for p in passage_ids))
         out: dict[int, Passage] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             rows = self.query(f"SELECT {_PASSAGE_COLUMNS} FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
             out.update({r[0]: _passage(r) for r in rows})
@@ -417,8 +412,7 @@ class SqliteStore:
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
-        for lo in range(0, len(unique), 500):
-            chunk = unique[lo : lo + 500]
+        for chunk in batched(unique):
             rows = self.query(f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN "
                               f"({','.join('?' * len(chunk))})", [model, *chunk])
             out.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
