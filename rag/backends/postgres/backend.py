@@ -26,6 +26,7 @@ from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 
 log = logging.getLogger(__name__)
 MAX_EF_SEARCH = 1000  # pgvector's limit
+RERANK = 2  # HNSW candidates a result, ranked again exactly
 
 
 class PostgresBackend:
@@ -134,20 +135,25 @@ class PostgresBackend:
 
     def dense_search(self, vector: np.ndarray, limit: int, where: ArticleFilter | None = None) -> list[int]:
         """Passage ids by inner product (cosine: the vectors are normalized), best first, ``where`` applied
-        inside the search. HNSW is approximate: ``ef_search`` is twice the limit (at most 1000), and the
-        iterative scan goes on while a filter leaves too few."""
-        if limit <= 0 or not self._dim():
+        inside the search. The HNSW graphs (half precision) give ``RERANK`` x ``limit`` candidates, ranked again
+        by the float32 vectors, so the order is FAISS's exact one whenever the graphs found the true nearest.
+        ``ef_search`` is the candidates' number (at most 1000); the iterative scan goes on while a filter
+        leaves too few."""
+        dim = self._dim()
+        if limit <= 0 or not dim:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        text = "[" + ",".join(f"{x:.6g}" for x in query.tolist()) + "]"
+        text = "[" + ",".join(repr(x) for x in query.tolist()) + "]"
         clauses, params = filter_sql(where)
         conditions = " AND ".join(["p.embedding IS NOT NULL", *clauses])
-        # Relaxed order lets each partition's scan go past ef_search; the outer sort puts the results in order.
-        sql = (f"WITH c AS MATERIALIZED (SELECT p.passage_id, p.embedding <#> %s::halfvec AS d FROM passages p "
-               f"WHERE {conditions} ORDER BY d LIMIT %s) SELECT passage_id FROM c ORDER BY d, passage_id")
-        settings = {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(40, 2 * limit))),
+        candidates = RERANK * limit
+        sql = (f"WITH c AS MATERIALIZED (SELECT p.passage_id, p.embedding FROM passages p WHERE {conditions} "
+               f"ORDER BY p.embedding::halfvec({dim}) <#> %s::halfvec({dim}) LIMIT %s) "
+               "SELECT passage_id FROM c ORDER BY embedding <#> %s::vector, passage_id LIMIT %s")
+        # Relaxed order lets each partition's scan go on past ef_search; the outer sort puts them in order.
+        settings = {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(40, candidates))),
                     "hnsw.iterative_scan": "relaxed_order"}
-        return [r[0] for r in self.conns.query(sql, [text, *params, limit], settings)]
+        return [r[0] for r in self.conns.query(sql, [*params, text, candidates, text, limit], settings)]
 
     def _dim(self) -> int | None:
         if self._vector_dim is None:
@@ -156,7 +162,7 @@ class PostgresBackend:
         return self._vector_dim
 
     def vector_stats(self) -> dict[str, Any]:
-        return {"index_type": "pgvector hnsw (halfvec, inner product)",
+        return {"index_type": "pgvector hnsw (halfvec index, float32 re-rank, inner product)",
                 "vectors": self.store.counts()["dense_passages"]}
 
     def size_bytes(self) -> int:

@@ -5,7 +5,7 @@ opening a new database at once do not both create it. Passages are partitioned b
 partition is made when a batch brings a new month, see ``ensure_partitions``); undated passages carry
 ``published = '-infinity'`` and live in ``passages_undated``, so the filter "published on or before X, undated
 ones too" is one range condition the planner prunes partitions with. The vector column gets its dimension (and
-its HNSW index) at the first write that has vectors (``ensure_dim``): HNSW needs ``halfvec(dim)``.
+its HNSW index) at the first write that has vectors (``ensure_dim``): HNSW needs a typed dimension.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ CREATE INDEX articles_published ON articles (published);
 CREATE INDEX articles_source ON articles (source);
 CREATE INDEX articles_group ON articles (group_id);
 CREATE SEQUENCE passage_ids AS bigint;
--- title and source are copied from the article so that full-text rows and filters need no join.
+-- title and source are copied from the article so that full-text rows and filters need no join; doc_len and
+-- title_len count the words of title + text and of the title (BM25's document lengths, rag/backends/postgres/lexical.py).
 CREATE TABLE passages (
     passage_id bigint NOT NULL, published date NOT NULL,
     article_id text NOT NULL REFERENCES articles ON DELETE CASCADE,
     ordinal integer NOT NULL, span_start integer NOT NULL, span_end integer NOT NULL, text text NOT NULL,
-    embed_hash text, source text NOT NULL, title text NOT NULL, embedding halfvec,
+    embed_hash text, source text NOT NULL, title text NOT NULL, doc_len integer NOT NULL,
+    title_len integer NOT NULL, embedding vector,
     tsv tsvector GENERATED ALWAYS AS (setweight(to_tsvector('{TS_CONFIG}', title), 'A')
                                       || setweight(to_tsvector('{TS_CONFIG}', text), 'D')) STORED,
     title_tsv tsvector GENERATED ALWAYS AS (
@@ -69,7 +71,8 @@ CREATE TABLE follow_sources (
     url text PRIMARY KEY, etag text NOT NULL DEFAULT '', last_modified text NOT NULL DEFAULT '',
     body_hash text NOT NULL DEFAULT '', last_poll double precision, next_poll double precision,
     errors integer NOT NULL DEFAULT 0, last_new double precision, last_report text NOT NULL DEFAULT '{{}}');
-INSERT INTO meta (key, value) VALUES ('generation', '0');
+INSERT INTO meta (key, value) VALUES ('generation', '0'), ('passage_count', '0'), ('passage_words', '0'),
+    ('headline_count', '0'), ('headline_words', '0');
 """
 
 # Each entry upgrades the schema by one version; never edit a released one, append a new one.
@@ -171,15 +174,18 @@ def drop_empty_partitions(conns: Any) -> int:  # noqa: ANN401 - a Connections
 
 
 def ensure_dim(tx: Any, dim: int) -> None:  # noqa: ANN401 - psycopg
-    """Type the vector column ``halfvec(dim)`` and build its HNSW index, once, at the first write with vectors
+    """Type the vector column ``vector(dim)`` and build its HNSW index, once, at the first write with vectors
     (the ALTER takes an exclusive lock on passages, until that write commits). Raises IndexMismatchError when the
-    column holds another dimension."""
+    column holds another dimension.
+
+    The column keeps float32 (searches re-rank their candidates exactly, in FAISS's order); the HNSW graphs index
+    it at half precision (``halfvec``), half the size. Inner product on normalized vectors ranks as cosine."""
     row = tx.execute("SELECT value FROM meta WHERE key = 'vector_dim'").fetchone()
     if row:
         if int(row[0]) != dim:
             raise IndexMismatchError(f"the index holds {row[0]}-dimensional vectors, not {dim}")
         return
-    tx.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE halfvec({int(dim)})")
-    # Inner product on normalized vectors ranks as cosine does; one HNSW graph per partition.
-    tx.execute("CREATE INDEX passages_embedding ON passages USING hnsw (embedding halfvec_ip_ops)")
+    dim = int(dim)
+    tx.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE vector({dim})")
+    tx.execute(f"CREATE INDEX passages_embedding ON passages USING hnsw ((embedding::halfvec({dim})) halfvec_ip_ops)")
     tx.execute("INSERT INTO meta VALUES ('vector_dim', %s)", (str(dim),))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,10 +34,11 @@ _FOLLOW = ("url", "etag", "last_modified", "body_hash", "last_poll", "next_poll"
 # An article's age: its published day, else the day (UTC) it was added.
 _AGE = "COALESCE(published, to_char(to_timestamp(added_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'))"
 _COPY_PASSAGES = ("COPY passages (passage_id, published, article_id, ordinal, span_start, span_end, text, "
-                  "embed_hash, source, title, embedding) FROM STDIN (FORMAT BINARY)")
+                  "embed_hash, source, title, doc_len, title_len, embedding) FROM STDIN (FORMAT BINARY)")
 _EPOCH = date(2000, 1, 1).toordinal()  # PostgreSQL's binary date: days since 2000-01-01
 _UNDATED = -(2**31)  # ... and -infinity
 _INT32 = struct.Struct(">i")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _passage(row: tuple) -> Passage:
@@ -59,7 +61,7 @@ class PostgresStore:
         self._months: set[date] | None = None  # months with a partition; None: read them again
         self._dim_ready = False
         self._dumpers: list[type] | None = None
-        self._halfvec_oid = 0
+        self._vector_oid = 0
 
     def _rows(self, sql: str, params: Any = ()) -> list[tuple]:  # noqa: ANN401 - psycopg parameters
         return self.conns.query(sql, params)
@@ -146,25 +148,30 @@ class PostgresStore:
         ids = [r[0] for r in tx.execute("SELECT nextval('passage_ids') FROM generate_series(1, %s)",
                                         (len(passages),)).fetchall()]
         published = _UNDATED if day is None else day.toordinal() - _EPOCH
+        title_words = word_count(article.title)
+        lengths = [title_words + word_count(p.text) for p in passages]
         with tx.cursor() as cur:
             self._register_dumpers(cur)
             with cur.copy(_COPY_PASSAGES) as copy:
                 copy.set_types(["int8", "date", "text", "int4", "int4", "int4", "text", "text", "text", "text",
-                                self._halfvec_oid])
-                for pid, passage, embed_hash in zip(ids, passages, embed_hashes, strict=True):
-                    vec = None if embed_hash is None else _halfvec_bytes(vectors[embed_hash])
+                                "int4", "int4", self._vector_oid])
+                for pid, passage, embed_hash, words in zip(ids, passages, embed_hashes, lengths, strict=True):
+                    vec = None if embed_hash is None else _vector_bytes(vectors[embed_hash])
                     copy.write_row((pid, published, article.article_id, passage.ordinal, passage.start,
-                                    passage.end, passage.text, embed_hash, article.source, article.title, vec))
+                                    passage.end, passage.text, embed_hash, article.source, article.title, words,
+                                    title_words, vec))
+        heads = [title_words for p in passages if p.ordinal == 0]
+        _count_lexical(tx, len(passages), sum(lengths), len(heads), sum(heads))
         return ids
 
     def _register_dumpers(self, cur: Any) -> None:  # noqa: ANN401 - a psycopg cursor
         """Binary dumpers for the COPY: the day as PostgreSQL's int32 (so -infinity fits), the vector as bytes
-        already in halfvec's wire format."""
+        already in vector's wire format."""
         if self._dumpers is None:
             from psycopg.adapt import Dumper
             from psycopg.pq import Format
 
-            self._halfvec_oid = cur.execute("SELECT 'halfvec'::regtype::oid").fetchone()[0]
+            self._vector_oid = cur.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
 
             def raw(self: Any, obj: bytes) -> bytes:  # noqa: ANN401
                 return obj
@@ -172,7 +179,7 @@ class PostgresStore:
             def day(self: Any, obj: int) -> bytes:  # noqa: ANN401
                 return _INT32.pack(obj)
 
-            self._dumpers = [type("HalfvecDumper", (Dumper,), {"format": Format.BINARY, "oid": self._halfvec_oid,
+            self._dumpers = [type("VectorDumper", (Dumper,), {"format": Format.BINARY, "oid": self._vector_oid,
                                                            "dump": raw}),
                              type("DayDumper", (Dumper,), {"format": Format.BINARY, "oid": 1082, "dump": day})]
         for dumper in self._dumpers:
@@ -187,10 +194,12 @@ class PostgresStore:
         tx.execute("DELETE FROM raw_inputs WHERE article_id IN (SELECT c.article_id FROM articles c JOIN articles a "
                    "ON a.text_hash = c.text_hash WHERE a.article_id = ANY(%s) AND c.article_id <> a.article_id)",
                    (ids,))
-        removed = [r[0] for r in tx.execute("DELETE FROM passages WHERE article_id = ANY(%s) RETURNING passage_id",
-                                            (ids,)).fetchall()]
+        rows = tx.execute("DELETE FROM passages WHERE article_id = ANY(%s) RETURNING passage_id, doc_len, ordinal, "
+                          "title_len", (ids,)).fetchall()
         tx.execute("DELETE FROM articles WHERE article_id = ANY(%s)", (ids,))  # lsh and raw_inputs cascade
-        return sorted(removed)
+        heads = [r[3] for r in rows if r[2] == 0]
+        _count_lexical(tx, -len(rows), -sum(r[1] for r in rows), -len(heads), -sum(heads))
+        return sorted(r[0] for r in rows)
 
     def drop_unused_vectors(self, tx: Any) -> None:  # noqa: ANN401
         tx.execute("DELETE FROM embeddings e WHERE NOT EXISTS (SELECT 1 FROM passages p "
@@ -414,6 +423,18 @@ class PostgresStore:
         self.conns.close()
 
 
-def _halfvec_bytes(vec: np.ndarray) -> bytes:
-    """pgvector's binary halfvec: int16 dimensions, int16 unused, then big-endian float16s."""
-    return struct.pack(">hh", len(vec), 0) + np.asarray(vec, dtype=">f2").tobytes()
+def word_count(text: str) -> int:
+    """Words as FTS5's unicode61 tokenizer counts them (runs of letters and digits), stop words included."""
+    return len(_WORD.findall(text))
+
+
+def _count_lexical(tx: Any, passages: int, words: int, headlines: int, headline_words: int) -> None:  # noqa: ANN401
+    """Keep the corpus sizes BM25 needs (rag/backends/postgres/lexical.py) in step with the passages."""
+    tx.execute("UPDATE meta SET value = (value::bigint + CASE key WHEN 'passage_count' THEN %s WHEN 'passage_words' "
+               "THEN %s WHEN 'headline_count' THEN %s ELSE %s END)::text WHERE key IN ('passage_count', "
+               "'passage_words', 'headline_count', 'headline_words')", (passages, words, headlines, headline_words))
+
+
+def _vector_bytes(vec: np.ndarray) -> bytes:
+    """pgvector's binary vector: int16 dimensions, int16 unused, then big-endian float32s."""
+    return struct.pack(">hh", len(vec), 0) + np.asarray(vec, dtype=">f4").tobytes()
