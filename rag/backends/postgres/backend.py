@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -22,10 +23,11 @@ from rag.backends.postgres.connection import Connections
 from rag.backends.postgres.lexical import filter_sql
 from rag.backends.postgres.store import PostgresStore
 from rag.config import FORMAT_VERSION
-from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 
 log = logging.getLogger(__name__)
 MAX_EF_SEARCH = 1000  # pgvector's limit
+STANDBY_WAIT_S = 30.0
 RERANK = 2  # HNSW candidates a result, ranked again exactly
 
 
@@ -60,6 +62,12 @@ class PostgresBackend:
                                      f"knows up to {schema.SCHEMA_VERSION}: upgrade newsrag")
         with self.conns.connect(primary=True) as conn:
             schema.migrate(conn)
+        deadline = time.monotonic() + STANDBY_WAIT_S
+        while self._schema_version() != schema.SCHEMA_VERSION:  # reads may go to a standby still replaying it
+            if time.monotonic() > deadline:
+                raise RagError(f"the standby of {self.location} has not replayed the index schema after "
+                               f"{STANDBY_WAIT_S:.0f} s: is replication running?")
+            time.sleep(0.1)
 
     def _schema_version(self) -> int | None:
         (exists,), = self.conns.query("SELECT to_regclass('meta') IS NOT NULL")
