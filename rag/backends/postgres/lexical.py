@@ -68,16 +68,19 @@ def lexical_sql(query: LexicalQuery, limit: int, where: ArticleFilter | None,
     # ts_rank_cd only where the term occurs: @@ is a binary search, ts_rank_cd builds the document's positions.
     tf = ", ".join(f"CASE WHEN p.{tsv} @@ q.t{i} THEN ts_rank_cd({_WEIGHTS}, p.{tsv}, q.t{i}, 0) ELSE 0 END AS f{i}"
                    for i in range(k))
-    df = ", ".join(f"count(*) FILTER (WHERE f{i} > 0) AS n{i}" for i in range(k))
-    norm = f"{K1} * (1 - {B} + {B} * m.len / GREATEST(s.words / GREATEST(s.n, 1), 1))"
-    score = " + ".join(f"GREATEST(ln((s.n - d.n{i} + 0.5) / (d.n{i} + 0.5)), 1e-6) * m.f{i} * {K1 + 1} / "
-                       f"(m.f{i} + {norm})" for i in range(k))
+    # FTS5's idf, once a term (float8 throughout: numeric arithmetic costs a third of the query).
+    idf = ", ".join(f"GREATEST(ln((s.n - count(*) FILTER (WHERE f{i} > 0) + 0.5) / "
+                    f"(count(*) FILTER (WHERE f{i} > 0) + 0.5)), 1e-6) AS idf{i}" for i in range(k))
+    score = " + ".join(f"CASE WHEN m.f{i} > 0 THEN d.idf{i} * m.f{i} / (m.f{i} + m.norm) ELSE 0 END"
+                       for i in range(k))
     head = "WHERE p.ordinal = 0 AND" if headlines else "WHERE"
     sql = (f"WITH q AS MATERIALIZED (SELECT {q}), "
            f"s AS MATERIALIZED (SELECT max(value::float8) FILTER (WHERE key = '{stats}_count') AS n, "
-           f"max(value::float8) FILTER (WHERE key = '{stats}_words') AS words FROM meta), "
-           f"m AS MATERIALIZED (SELECT p.passage_id, p.{length} AS len, ({ok}) AS ok, {tf} FROM passages p, q "
-           f"{head} p.{tsv} @@ ({any_term})), "
-           f"d AS MATERIALIZED (SELECT {df} FROM m) "
-           f"SELECT m.passage_id, {score} AS score FROM m, d, s WHERE m.ok ORDER BY score DESC, m.passage_id LIMIT %s")
+           f"GREATEST(max(value::float8) FILTER (WHERE key = '{stats}_words') / GREATEST(max(value::float8) "
+           f"FILTER (WHERE key = '{stats}_count'), 1), 1) AS avgdl FROM meta), "
+           f"m AS MATERIALIZED (SELECT p.passage_id, {K1} * (1 - {B} + {B} * p.{length} / s.avgdl) AS norm, "
+           f"({ok}) AS ok, {tf} FROM passages p, q, s {head} p.{tsv} @@ ({any_term})), "
+           f"d AS MATERIALIZED (SELECT {idf} FROM m, s GROUP BY s.n) "
+           f"SELECT m.passage_id, ({K1 + 1} * ({score}))::float8 AS score FROM m, d WHERE m.ok "
+           "ORDER BY score DESC, m.passage_id LIMIT %s")
     return sql, [*phrases, *filter_params, limit]
