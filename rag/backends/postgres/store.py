@@ -25,6 +25,7 @@ from rag.backends.base import ArticleFilter, LexicalQuery, StoredArticle, batche
 from rag.backends.postgres import schema
 from rag.backends.postgres.connection import Connections
 from rag.backends.postgres.lexical import lexical_sql
+from rag.errors import RagError
 from rag.types import Article, ArticleInfo, Passage
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class PostgresStore:
 
     def __init__(self, conns: Connections) -> None:
         self.conns = conns
-        self._months: set[date] | None = None  # months with a partition; None: read them again
+        self._periods: set[date] | None = None  # periods with a partition; None: read them again
+        self._period_months = schema.PARTITION_MONTHS
         self._dim_ready = False
         self._dumpers: list[type] | None = None
         self._vector_oid = 0
@@ -77,7 +79,7 @@ class PostgresStore:
                         conn.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
                                      "RETURNING value")
             except BaseException:
-                self._months = None  # partitions made in the transaction are gone with it
+                self._periods = None  # partitions made in the transaction are gone with it
                 self._dim_ready = False
                 raise
 
@@ -138,9 +140,15 @@ class PostgresStore:
             return []
         day = passage_day(article.published)
         if day is not None:
-            if self._months is None:
-                self._months = schema.known_partitions(tx)
-            schema.ensure_partitions(tx, [schema.month_of(day)], self._months)
+            if self._periods is None:
+                self._periods = schema.known_partitions(tx)
+                self._period_months = int(tx.execute("SELECT value FROM meta WHERE key = 'partition_months'")
+                                          .fetchone()[0])
+                if 12 % self._period_months:
+                    raise RagError(f"meta partition_months of {self.conns.location} is {self._period_months}: "
+                                   "give 1, 2, 3, 4, 6 or 12")
+            schema.ensure_partitions(tx, [schema.period_of(day, self._period_months)], self._period_months,
+                                     self._periods)
         dims = {len(vectors[h]) for h in embed_hashes if h is not None}
         if dims and not self._dim_ready:
             schema.ensure_dim(tx, dims.pop())
@@ -402,10 +410,10 @@ class PostgresStore:
         return lo, hi
 
     def vacuum(self) -> None:
-        """Drop the month partitions retention emptied (their files and HNSW graphs go back to the system), then
+        """Drop the partitions retention emptied (their files and HNSW graphs go back to the system), then
         VACUUM ANALYZE (space of deleted rows is reused; the files keep their size)."""
         dropped = schema.drop_empty_partitions(self.conns)
-        self._months = None
+        self._periods = None
         if dropped:
             log.info("dropped %d empty passage partitions", dropped)
         with self.conns.writing() as conn:
