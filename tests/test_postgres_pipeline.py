@@ -52,8 +52,10 @@ def test_a_url_without_an_index_says_so(pg_cluster) -> None:  # noqa: ANN001
 
 def test_postgres_answers_as_the_local_backend_does(pg_demo, demo_index) -> None:  # noqa: ANN001
     local, remote = answers(demo_index), answers(pg_demo)
-    assert remote[0] == local[0]  # the seed question: the same answer from the same passages
-    assert "April 2020" in remote[0][0]
+    # The seed question: the same answer, from the same passage. (Lower ranks may swap: BM25 on PostgreSQL is
+    # computed from the matching rows' term frequencies, and document counts can differ from FTS5's in ties.)
+    assert remote[0][0] == local[0][0] and remote[0][1][0] == local[0][1][0]
+    assert pg_demo.ask(QUESTIONS[0], as_of="2020-01-01").short_answer == "April 2020"
     for (text, hits), (local_text, local_hits) in zip(remote, local, strict=True):
         assert hits[0][0] == local_hits[0][0]  # the same top article
         assert bool(text) and bool(local_text)
