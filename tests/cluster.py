@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from cluster_pg import PgCluster, start_postgres
 from cluster_procs import ClusterError
+from cluster_ray import RayCluster, start_ray
 
-__all__ = ["ClusterError", "PgCluster", "start_postgres"]
+__all__ = ["ClusterError", "PgCluster", "RayCluster", "start_postgres", "start_ray"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +49,8 @@ def _announce(name: str, fields: dict[str, object], exports: dict[str, str]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A shell starts background jobs with SIGINT ignored; the help promises that Ctrl-C / kill -INT stops us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsrag-cluster-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -59,9 +63,17 @@ def main(argv: list[str] | None = None) -> int:
                 urls["standby_url"] = pg.standby_url
             _announce("postgres", {**urls, "pids": sorted(pg.pids()), "seconds": round(time.monotonic() - started, 1)},
                       {"NEWSRAG_PG_URL": pg.multi_url})
+            servers = pg.servers()
+            if not args.no_ray:
+                started = time.monotonic()
+                ray = stack.enter_context(start_ray(workdir))
+                _announce("ray", {"address": ray.address, "node_ips": list(ray.node_ips), "pids": sorted(ray.pids()),
+                                  "seconds": round(time.monotonic() - started, 1)},
+                          {"NEWSRAG_RAY_ADDRESS": ray.address})
+                servers += ray.servers()
             print("ready: Ctrl-C (or SIGTERM) stops everything", file=sys.stderr, flush=True)
             while True:
-                for server in pg.servers():
+                for server in servers:
                     server.check()
                 time.sleep(1.0)
     except KeyboardInterrupt:

@@ -107,6 +107,16 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A two-node Ray cluster, head on 127.0.0.2 and worker on 127.0.0.3 (tests/cluster.py), once per session."""
+    _require("ray")
+    from cluster import start_ray
+
+    with start_ray(tmp_path_factory.mktemp("ray")) as cluster:
+        yield cluster
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the tests that use the scale-out cluster, so that `-m "not postgres and not ray"` leaves them out."""
     for item in items:

@@ -170,3 +170,34 @@ def test_the_script_tears_down_on_a_signal(signum: int, tmp_path: Path) -> None:
         if script.poll() is None:
             script.kill()
     assert [pid for pid in pids if alive(pid)] == []
+
+
+def test_two_ray_nodes_on_their_own_ips_each_run_a_task(ray_cluster) -> None:  # noqa: ANN001
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=1)
+    def where() -> str:
+        return ray.util.get_node_ip_address()
+
+    ray.init(address=ray_cluster.address, logging_level="WARNING", log_to_driver=False)
+    try:
+        nodes = {n["NodeManagerAddress"]: n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        assert sorted(nodes) == ["127.0.0.2", "127.0.0.3"]
+        ran_on = {ip: ray.get(where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+                              .remote(), timeout=60) for ip, node_id in nodes.items()}
+    finally:
+        ray.shutdown()
+    assert ran_on == {"127.0.0.2": "127.0.0.2", "127.0.0.3": "127.0.0.3"}
+
+
+@pytest.mark.ray
+def test_ray_stop_leaves_no_process(tmp_path: Path) -> None:
+    _needs("ray")
+    from cluster import start_ray
+
+    cluster = start_ray(tmp_path)
+    pids = cluster.pids()
+    assert len(pids) >= 6 and all(alive(pid) for pid in pids)
+    cluster.stop()
+    assert [pid for pid in pids if alive(pid)] == []
