@@ -49,6 +49,7 @@ EMBED_ROWS = 64  # passages per call of an embedding actor
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 # Not shipped to the workers: the reader model, the demo corpus and the app's files (they only split and embed).
 NOT_SHIPPED = ["/models/", "/data/", "/static/", "__pycache__/"]
+NODE_ID_LABEL = "ray.io/node-id"
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,32 @@ class Cluster:
     CPUs, so one lands on each node."""
 
     cpus: dict[str, float]
+    restricted: bool = False  # only these nodes of a larger cluster may work
 
     @property
     def actor_cpus(self) -> float:
         return min(self.cpus.values())
 
+    def placement(self) -> dict[str, Any]:
+        """Ray remote arguments that keep a stage's tasks and actors on these nodes."""
+        if not self.restricted:
+            return {}
+        return {"label_selector": {NODE_ID_LABEL: f"in({','.join(self.cpus)})"}}
+
 
 def ingest_with_ray(index, inputs: Sequence[str], address: str, settings: Settings,  # noqa: ANN001 - a NewsIndex
                     progress: Callable[[str, int, int], None] | None = None,
-                    window: int = WINDOW_ARTICLES) -> IngestReport:
+                    window: int | None = None, nodes: int | None = None) -> IngestReport:
     """Add the articles of ``inputs`` to ``index`` (which holds the write lock), splitting and embedding on the
-    Ray cluster at ``address`` (``HOST:PORT`` of its head), ``window`` articles at a time. The report's
+    Ray cluster at ``address`` (``HOST:PORT`` of its head), ``window`` (default ``WINDOW_ARTICLES``) articles
+    at a time. The report's
     ``embedded_on`` counts the passages each node embedded; ``seconds`` has the cluster's wall time as
-    ``split`` and ``embed``, and the reading (which overlaps them) as ``parse``."""
+    ``split`` and ``embed``, and the reading (which overlaps them) as ``parse``. ``nodes`` (default all) uses
+    only that many of the cluster's nodes (to measure how throughput grows with them)."""
+    window = window or WINDOW_ARTICLES
     if window < 1:
         raise ValueError(f"window must be 1 article or more, not {window}")
-    with connected(address) as (ray, cluster):
+    with connected(address, nodes) as (ray, cluster):
         log.info("Ray cluster at %s: %d nodes with CPUs (%s)", address, len(cluster.cpus),
                  ", ".join(f"{node[:8]}: {cpus:g}" for node, cpus in cluster.cpus.items()))
         total = IngestReport()
@@ -163,7 +174,8 @@ def _split(ray, cluster: Cluster, articles: list[Article],  # noqa: ANN001
     blocks = min(len(rows), 4 * len(cluster.cpus))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
         split_batch, batch_size=None, batch_format="numpy",
-        fn_kwargs={"chunk": settings.chunk, "dense_passages": settings.embed.dense_passages})
+        fn_kwargs={"chunk": settings.chunk, "dense_passages": settings.embed.dense_passages},
+        **cluster.placement())
     made: dict[int, list[Passage]] = defaultdict(list)
     wanted: dict[str, str] = {}
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -190,8 +202,9 @@ def _embed(ray, cluster: Cluster, texts: dict[str, str], model: str,  # noqa: AN
     per_call = min(EMBED_ROWS, math.ceil(len(rows) / len(cluster.cpus)))  # work for every actor
     dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_call)).map_batches(
         EmbedActor, fn_constructor_kwargs={"model": model, "batch_size": batch_size}, batch_size=per_call,
-        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=len(cluster.cpus)),
-        num_cpus=cluster.actor_cpus)
+        batch_format="numpy", num_cpus=cluster.actor_cpus, **cluster.placement(),
+        # One block at a time: an actor that is still busy leaves the next block to an idle one.
+        compute=ray.data.ActorPoolStrategy(size=len(cluster.cpus), max_tasks_in_flight_per_actor=1))
     vectors: dict[str, np.ndarray] = {}
     embedded_on: Counter = Counter()
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -215,9 +228,12 @@ def _add(total: IngestReport, part: IngestReport) -> None:
 
 
 @contextmanager
-def connected(address: str) -> Iterator[tuple[Any, Cluster]]:
+def connected(address: str, nodes: int | None = None) -> Iterator[tuple[Any, Cluster]]:
     """Connect to the running Ray cluster at ``address`` (never start one) with the job's runtime
-    environment; yields ``(ray, Cluster)``; disconnects at the end."""
+    environment; yields ``(ray, Cluster)`` of its alive nodes with CPUs (the first ``nodes`` of them, by id,
+    when given); disconnects at the end."""
+    if nodes is not None and nodes < 1:
+        raise ValueError(f"nodes must be 1 or more, not {nodes}")
     try:
         import ray
         import ray.data  # noqa: F401 - Ray Data, used through ``ray.data``
@@ -234,12 +250,18 @@ def connected(address: str) -> Iterator[tuple[Any, Cluster]]:
     # The CLI draws its own progress bar; Ray Data's would interleave with it on stderr.
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    # Start the embedding actors before handing out work, so that every node gets some; fail (rather than
+    # wait forever) when the cluster cannot place them.
+    context.wait_for_min_actors_s = 600
     try:
         cpus = {node["NodeID"]: float(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]}
         cpus = {node: n for node, n in cpus.items() if n >= 1}
         if not cpus:
             raise RagError(f"the Ray cluster at {address} has no alive node with a CPU to embed on")
-        yield ray, Cluster(cpus)
+        if nodes is not None and nodes < len(cpus):
+            yield ray, Cluster({node: cpus[node] for node in sorted(cpus)[:nodes]}, restricted=True)
+        else:
+            yield ray, Cluster(cpus)
     finally:
         ray.shutdown()
 
