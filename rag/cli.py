@@ -209,7 +209,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
     progress.passages = 0
     if args.ray:
-        _quiet_ray(args.verbose)
+        from rag.distributed.ray_ingest import quiet_ray_data
+
+        quiet_ray_data(args.verbose)
     report = index.ingest(args.inputs, progress, dense_passages=args.dense_passages, ray_address=args.ray)
     bar.close()
     for problem in report.problems:
@@ -221,15 +223,6 @@ def _ingest(args: argparse.Namespace) -> int:
         rest = f"{counted(went_in, 'article')} went in" if went_in else "nothing new went in"
         print(f"newsrag: {counted(report.failed, 'input')} skipped (see above); {rest}", file=sys.stderr)
     return 1 if report.failed else 0
-
-
-def _quiet_ray(verbose: bool) -> None:
-    """Ray Data logs each dataset it runs to the console; only with --verbose."""
-    try:
-        import ray.data  # noqa: F401 - configures the "ray.data" logger, which is set after it
-    except ImportError:
-        return  # the ingest says what to install
-    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def ingest_summary(report) -> str:  # noqa: ANN001 - an IngestReport, imported lazily

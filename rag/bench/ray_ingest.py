@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write the runs here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    from rag.distributed.ray_ingest import WINDOW_ARTICLES
+    from rag.distributed.ray_ingest import WINDOW_ARTICLES, quiet_ray_data
+
+    quiet_ray_data(False)
 
     window = args.window or WINDOW_ARTICLES
     corpus = resolve_corpus(args.corpus)

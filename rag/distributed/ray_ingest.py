@@ -44,7 +44,10 @@ from rag.types import Article, Passage, Problem, Unchanged
 
 log = logging.getLogger(__name__)
 RAY_MISSING = "distributed ingest needs Ray: pip install 'newsrag[ray]'"
-WINDOW_ARTICLES = 500  # per round trip to the cluster: bounds the driver's memory, and the index grows by it
+# Articles per round trip to the cluster: bounds the driver's memory, and the index grows by it. Each window
+# starts its datasets and embedding actors afresh (about 20 s on the one-machine test cluster), so windows are
+# large: see docs/scale-out.md.
+WINDOW_ARTICLES = 2000
 EMBED_ROWS = 64  # passages per call of an embedding actor
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 # Not shipped to the workers: the reader model, the demo corpus and the app's files (they only split and embed).
@@ -264,6 +267,15 @@ def connected(address: str, nodes: int | None = None) -> Iterator[tuple[Any, Clu
             yield ray, Cluster(cpus)
     finally:
         ray.shutdown()
+
+
+def quiet_ray_data(verbose: bool) -> None:
+    """For a command line: Ray Data logs every dataset it runs to the console; keep that for ``verbose``."""
+    try:
+        import ray.data  # noqa: F401 - it configures the "ray.data" logger, whose level is set after
+    except ImportError:
+        return  # the ingest says what to install
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def runtime_env() -> dict[str, Any]:
