@@ -175,10 +175,13 @@ class Handlers:
         html = status_html(self.index.store) if self.index is not None else ""
         return {"value": html, "visible": bool(html)}
 
-    def page_state(self) -> tuple[str, str, gr.Dropdown, gr.Dataset]:
-        """What the page shows of the index, read now: (header, index panel, source choices, examples)."""
-        return (self.header_html(), self.panel_html(), gr.Dropdown(choices=self.source_names()),
-                gr.Dataset(samples=self.examples() or [["What happened?"]]))
+    def page_state(self) -> tuple[str, str, dict, dict]:
+        """What the page shows of the index, read now: (header, index panel, source choices, examples).
+
+        Updates are ``gr.update`` dicts, not new components: a component made in an event handler joins whatever
+        Blocks is being built at that moment in the process (another app's, in tests), half made."""
+        return (self.header_html(), self.panel_html(), gr.update(choices=self.source_names()),
+                gr.update(samples=self.examples() or [["What happened?"]]))
 
     def add(self, files: list[str] | None, url_text: str, progress: gr.Progress | None = None) -> tuple:
         """Ingest event: (status, header, index panel, source choices, examples, cleared files, cleared urls)."""
@@ -279,7 +282,7 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
         # Followed sources (app.py --follow, newsrag follow): always there, hidden while nothing is followed, read
         # again on each page load and every 10 s, so a source followed after start-up shows up too.
         follow = gr.HTML(**h.follow_status(), elem_id="nr-follow", js_on_load=None)
-        gr.Timer(10).tick(lambda: gr.HTML(**h.follow_status()), None, follow, api_visibility="private", queue=False)
+        gr.Timer(10).tick(lambda: gr.update(**h.follow_status()), None, follow, api_visibility="private", queue=False)
         with gr.Row(equal_height=False, elem_id="nr-main"):
             with gr.Column(scale=3, min_width=320):
                 chat = gr.Chatbot(label="Chat", show_label=False, height=440, elem_id="chat", latex_delimiters=[],
@@ -334,7 +337,7 @@ def build_app(index, problem: str = "") -> NewsApp:  # noqa: ANN001
         gr.on([as_of.change, since.change, until.change, sources.change],
               lambda *values: gr.Accordion(label=app_html.filters_label(*values)), [as_of, since, until, sources],
               filters, api_visibility="private", queue=False, show_progress="hidden")
-        demo.load(lambda: (*h.page_state(), gr.HTML(**h.follow_status())), None,
+        demo.load(lambda: (*h.page_state(), gr.update(**h.follow_status())), None,
                   [header, stats, sources, examples.dataset, follow], api_visibility="private", queue=False,
                   show_progress="hidden")
         gr.api(h.api_ask, api_name="ask")

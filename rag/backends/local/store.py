@@ -11,13 +11,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from rag.backends.base import ArticleFilter, LexicalQuery, batched
+from rag.backends.base import ArticleFilter, LexicalQuery, StoredArticle, batched
 from rag.types import Article, ArticleInfo, Passage
 
 SCHEMA = """
@@ -149,8 +149,7 @@ class SqliteStore:
         """``{article_id: text_hash}`` for the ids already stored."""
         ids = list(article_ids)
         out: dict[str, str] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             marks = ",".join("?" * len(chunk))
             out.update(self.query(f"SELECT article_id, text_hash FROM articles WHERE article_id IN ({marks})", chunk))
         return out
@@ -174,8 +173,7 @@ class SqliteStore:
         """The ids among ``article_ids`` stored as copies (no passages) whose original has been removed."""
         ids = list(article_ids)
         out: set[str] = set()
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             out.update(r[0] for r in self.query(
                 f"SELECT a.article_id FROM articles a WHERE a.article_id IN ({','.join('?' * len(chunk))}) "
                 "AND NOT EXISTS (SELECT 1 FROM passages p WHERE p.article_id = a.article_id) "
@@ -184,12 +182,12 @@ class SqliteStore:
         return out
 
     def insert_article(self, db: sqlite3.Connection, article: Article, text_hash: str, group_id: str,
-                       signature: bytes | None) -> None:
+                       signature: bytes | None, added_at: float | None = None) -> None:
         db.execute(
             "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (article.article_id, article.title, article.url, article.published, article.source, article.author,
              json.dumps(article.metadata, ensure_ascii=False, default=str), article.text, text_hash, group_id,
-             signature, time.time()))
+             signature, time.time() if added_at is None else added_at))
 
     def insert_passages(self, db: sqlite3.Connection, article: Article, passages: Sequence[Passage],
                         embed_hashes: Sequence[str | None], vectors: dict[str, np.ndarray] | None = None) -> list[int]:
@@ -246,6 +244,36 @@ class SqliteStore:
     def recent_headlines(self, limit: int) -> list[tuple[str, str]]:
         return self.query("SELECT title, source FROM articles WHERE title != '' ORDER BY published DESC LIMIT ?",
                           (limit,))
+
+    def export_articles(self, batch: int = 256) -> Iterator[list[StoredArticle]]:
+        """Originals (articles with passages) first, then copies, each in the order they were added."""
+        for originals in (True, False):
+            has = "EXISTS" if originals else "NOT EXISTS"
+            ids = [r[0] for r in self.query(f"SELECT article_id FROM articles a WHERE {has} (SELECT 1 FROM passages "
+                                            "p WHERE p.article_id = a.article_id) ORDER BY added_at, article_id")]
+            for chunk in batched(ids, batch):
+                yield self._stored(chunk)
+
+    def _stored(self, ids: Sequence[str]) -> list[StoredArticle]:
+        marks = ",".join("?" * len(ids))
+        rows = self.query("SELECT article_id, title, text, url, published, source, author, metadata, text_hash, "
+                          f"group_id, signature, added_at FROM articles WHERE article_id IN ({marks})", list(ids))
+        passages: dict[str, list[tuple]] = {}
+        for r in self.query(f"SELECT {_PASSAGE_COLUMNS}, embed_hash FROM passages WHERE article_id IN ({marks}) "
+                            "ORDER BY article_id, ordinal", list(ids)):
+            passages.setdefault(r[1], []).append(r)
+        raw: dict[str, list[str]] = {}
+        for raw_hash, article_id in self.query(f"SELECT raw_hash, article_id FROM raw_inputs WHERE article_id IN "
+                                               f"({marks}) ORDER BY raw_hash", list(ids)):
+            raw.setdefault(article_id, []).append(raw_hash)
+        order = {article_id: i for i, article_id in enumerate(ids)}
+        out = []
+        for r in sorted(rows, key=lambda r: order[r[0]]):
+            article = Article(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+            mine = passages.get(r[0], [])
+            out.append(StoredArticle(article, r[8], r[9], r[10], r[11], tuple(_passage(p[:6]) for p in mine),
+                                     tuple(p[6] for p in mine), tuple(raw.get(r[0], []))))
+        return out
 
     # --- the feed poller's state ------------------------------------------------------------------------
     def follow_rows(self) -> list[dict]:
@@ -305,8 +333,7 @@ class SqliteStore:
         cache = self._cached("infos")
         out = {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in out]
-        for lo in range(0, len(missing), 500):
-            chunk = missing[lo : lo + 500]
+        for chunk in batched(missing):
             rows = self.query(f"SELECT {_INFO} FROM articles WHERE article_id IN ({','.join('?' * len(chunk))})", chunk)
             found = {r[0]: ArticleInfo(*r) for r in rows}
             out.update(found)
@@ -319,8 +346,7 @@ class SqliteStore:
         cache = self._cached("owners")
         out = {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in out]
-        for lo in range(0, len(missing), 500):
-            chunk = missing[lo : lo + 500]
+        for chunk in batched(missing):
             rows = self.query("SELECT passage_id, article_id, embed_hash IS NOT NULL FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
             found = {r[0]: (r[1], bool(r[2])) for r in rows}
@@ -343,8 +369,7 @@ class SqliteStore:
     def passages(self, passage_ids: Iterable[int]) -> dict[int, Passage]:
         ids = list(dict.fromkeys(int(p) for p in passage_ids))
         out: dict[int, Passage] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
+        for chunk in batched(ids):
             rows = self.query(f"SELECT {_PASSAGE_COLUMNS} FROM passages "
                               f"WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk)
             out.update({r[0]: _passage(r) for r in rows})
@@ -387,8 +412,7 @@ class SqliteStore:
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
-        for lo in range(0, len(unique), 500):
-            chunk = unique[lo : lo + 500]
+        for chunk in batched(unique):
             rows = self.query(f"SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN "
                               f"({','.join('?' * len(chunk))})", [model, *chunk])
             out.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
