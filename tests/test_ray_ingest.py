@@ -139,3 +139,21 @@ def test_an_interrupted_ray_ingest_run_again_adds_each_article_once(ray_address:
     assert remote.ingest([corpus], ray_address=ray_address).added == 0  # all there: nothing goes to the cluster
     local.close()
     remote.close()
+
+
+@pytest.mark.ray
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_ray_ingest_into_postgres_gives_the_local_index(ray_address: str, pg_cluster, corpus: Path,  # noqa: ANN001
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_backends import fresh_database
+
+    monkeypatch.setattr(ray_ingest, "WINDOW_ARTICLES", 6)
+    remote = NewsIndex.open(fresh_database(pg_cluster), create=True, embedder=HashEmbedder(256))
+    report = remote.ingest([corpus], ray_address=ray_address)
+    local = NewsIndex.open(tmp_path / "local", create=True, embedder=HashEmbedder(256))
+    local.ingest([corpus])
+    assert differences(fingerprint(local), fingerprint(remote)) == []
+    assert (report.added, report.duplicates, report.embedded) == (10, 1, 10)
+    local.close()
+    remote.close()
