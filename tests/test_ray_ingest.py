@@ -118,7 +118,8 @@ def test_ray_ingest_gives_the_local_index(ray_address: str, corpus: Path, tmp_pa
 @pytest.mark.ray
 @pytest.mark.slow
 def test_an_interrupted_ray_ingest_run_again_adds_each_article_once(ray_address: str, corpus: Path, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(ray_ingest, "WINDOW_ARTICLES", 5)
     monkeypatch.setattr(indexer, "BATCH_ARTICLES", 2)  # the write path commits every 2 articles
 
@@ -136,9 +137,11 @@ def test_an_interrupted_ray_ingest_run_again_adds_each_article_once(ray_address:
     local = NewsIndex.open(tmp_path / "local", create=True, embedder=HashEmbedder(256))
     local.ingest([corpus])
     assert differences(fingerprint(local), fingerprint(remote)) == []
-    assert remote.ingest([corpus], ray_address=ray_address).added == 0  # all there: nothing goes to the cluster
     local.close()
     remote.close()
+    # The command line, a third time: everything is there, nothing goes to the cluster.
+    assert main(["ingest", str(corpus), "--index", str(tmp_path / "ray"), "--quiet", "--ray", ray_address]) == 0
+    assert "added 0 articles (0 replaced, 11 already indexed" in capsys.readouterr().out
 
 
 @pytest.mark.ray

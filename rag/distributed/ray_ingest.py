@@ -242,11 +242,15 @@ def connected(address: str, nodes: int | None = None) -> Iterator[tuple[Any, Clu
         import ray.data  # noqa: F401 - Ray Data, used through ``ray.data``
     except ImportError as err:
         raise RagError(RAY_MISSING) from err
-    _check_answers(address)
+    host = _check_answers(address)
+    # A cluster on one machine listens on loopback addresses, where Ray's guess of this machine's address finds
+    # no raylet: join through the head's.
+    local = {"_node_ip_address": host} if host.startswith("127.") else {}
     if ray.is_initialized():
         raise RagError("this process is already connected to a Ray cluster; run the distributed ingest on its own")
     try:
-        ray.init(address=address, runtime_env=runtime_env(), log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=address, runtime_env=runtime_env(), log_to_driver=False, logging_level=logging.WARNING,
+                 **local)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise RagError(f"cannot connect to the Ray cluster at {address}: {err}") from err
     context = ray.data.DataContext.get_current()
@@ -285,8 +289,9 @@ def runtime_env() -> dict[str, Any]:
     return {"env_vars": dict(OFFLINE), "py_modules": [str(Path(rag.__file__).parent)], "excludes": NOT_SHIPPED}
 
 
-def _check_answers(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, with the address, when nothing listens there (``ray.init`` would retry for a minute)."""
+def _check_answers(address: str, timeout_s: float = 5.0) -> str:
+    """The address's host; fails fast, naming the address, when nothing listens there (``ray.init`` would
+    retry for a minute)."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         raise RagError(f"give the Ray cluster's address as HOST:PORT (the head's GCS port, 6379 by default), "
@@ -296,3 +301,4 @@ def _check_answers(address: str, timeout_s: float = 5.0) -> None:
     except OSError as err:
         raise RagError(f"no Ray cluster answers at {address} ({err.strerror or err}); start one with "
                        f"`ray start --head` or give the head's address") from err
+    return host.strip("[]")
