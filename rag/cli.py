@@ -312,7 +312,7 @@ def _follow(args: argparse.Namespace) -> int:
     import time
 
     from rag.follow.poller import FollowSettings, Poller
-    from rag.follow.retention import apply_retention
+    from rag.follow.retention import apply_retention, check_keep
     from rag.follow.sources import parse_duration, parse_keep, parse_sources, read_sources
 
     every = parse_duration(args.every, "--every")
@@ -321,6 +321,8 @@ def _follow(args: argparse.Namespace) -> int:
         raise RagError("say what to follow: feed or page URLs, or --file FILE")
     keep = parse_keep(args.keep) if args.keep else None
     index = _open(args, create=True)
+    if keep:
+        check_keep(index, keep)  # before the first poll, not after it
     poller = Poller(index, sources, FollowSettings(timeout_s=args.timeout, allow_private=args.allow_private,
                                                    keep_age_s=keep.max_age_s if keep else None),
                     on_report=lambda report: print(report.line(), flush=True))

@@ -166,3 +166,23 @@ def test_the_cli_asks_postgres(pg_demo, question: str) -> None:  # noqa: ANN001
                           pg_demo.location], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "April 2020" in out.stdout
+
+
+def test_retention_by_age_works_and_by_size_is_refused(pg_cluster, tmp_path: Path) -> None:  # noqa: ANN001
+    from rag.errors import RagError
+    from rag.follow.retention import apply_retention
+    from rag.follow.sources import Keep
+
+    index = NewsIndex.open(fresh_database(pg_cluster), create=True, embedder=HashEmbedder(256))
+    try:
+        index.ingest([write_jsonl(tmp_path / "a.jsonl", make_corpus(24, "r"))])  # published 2021-01 .. 2021-12
+        with pytest.raises(RagError, match="--keep with a size works on a local index directory only"):
+            apply_retention(index, Keep(max_bytes=1))
+        assert index.stats()["articles"] == 24  # nothing went
+        now = time.mktime(time.strptime("2021-12-31", "%Y-%m-%d"))
+        done = apply_retention(index, Keep(max_age_s=100 * 86400), now=now)  # keeps 2021-09-22 onwards
+        kept = [a.article.published for b in index.store.export_articles() for a in b]
+        assert done.removed == 24 - len(kept) > 0 and min(kept) >= "2021-09-22"
+        assert index.ask("What happened in Velmorar11?", as_of="2030-01-01").hits[0].article.article_id == "r-11"
+    finally:
+        index.close()

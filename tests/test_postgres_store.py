@@ -205,3 +205,26 @@ def test_without_psycopg_the_install_command_is_named(monkeypatch: pytest.Monkey
     with pytest.raises(RagError, match=r"pip install 'newsrag\[postgres\]'"):
         open_postgres("postgresql://nobody@127.0.0.1:1/none")
     assert "newsrag[postgres]" in INSTALL
+
+
+def test_searches_from_many_threads_at_once_agree_with_one_at_a_time(backend) -> None:  # noqa: ANN001
+    write(backend, [(PARIS, [vec(0), vec(1), None]), (ROME, [vec(2), vec(3), None])])
+    queries = [(vec(i % DIM, (i + 3) % DIM)[None, :], LexicalQuery(("floods", "heat", "closed")[i % 3:]))
+               for i in range(16)]
+
+    def search(v: np.ndarray, q: LexicalQuery) -> tuple:
+        return (tuple(backend.dense_search(v, 4)), tuple(backend.store.lexical_search(q, 5)),
+                tuple(backend.store.article_infos(["paris", "rome"])))
+
+    alone = [search(*q) for q in queries]
+    together: list = [None] * len(queries)
+
+    def run(i: int) -> None:
+        together[i] = search(*queries[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(queries))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert together == alone

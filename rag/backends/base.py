@@ -183,6 +183,8 @@ class Backend(Protocol):
     store: Store
     location: str  # a directory or a URL without its password, for messages
     generation: int  # the generation whose vectors searches see
+    # True when size_bytes() falls as soon as removed articles are vacuumed away (retention by size needs it).
+    reclaims_space: bool
 
     def recorded(self) -> dict[str, Any] | None:
         """What the index records of itself (``model``, ``dim``, ``format_version``), None for a new one."""

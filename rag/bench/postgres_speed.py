@@ -58,9 +58,10 @@ def _synthetic(rng: np.random.Generator, vocab: list[str], i: int, passages: int
     return article, split, {f"s{i}#{j}": v for j, v in enumerate(vecs)}
 
 
-def write_synthetic(backend, articles: int, passages: int, dim: int, seed: int = 0) -> dict[str, float]:  # noqa: ANN001
-    """Write the synthetic index; returns the seconds the writes took (making the articles not counted) and
-    passages a second."""
+def write_synthetic(backend, articles: int, passages: int, dim: int, seed: int = 0,  # noqa: ANN001
+                    vectors: bool = True) -> dict[str, float]:
+    """Write the synthetic index (``vectors=False``: passages without vectors, the COPY and full-text indexes
+    alone); returns the seconds the writes took (making the articles not counted) and passages a second."""
     rng = np.random.default_rng(seed)
     vocab = _vocabulary(rng)
     store = backend.store
@@ -72,7 +73,7 @@ def write_synthetic(backend, articles: int, passages: int, dim: int, seed: int =
             with store.transaction() as tx:
                 for article, split, cache in batch:
                     store.insert_article(tx, article, f"h{article.article_id}", article.article_id, None)
-                    store.insert_passages(tx, article, split, list(cache), cache)
+                    store.insert_passages(tx, article, split, list(cache) if vectors else [None] * len(split), cache)
                     store.put_vectors(tx, "synthetic", cache)
                     total += len(split)
                 store.set_meta(tx, "model", "synthetic")
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--passages", type=int, default=10)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--without-vectors", action="store_true", help="time the writes of passages without vectors")
     parser.add_argument("--questions", type=Path)
     parser.add_argument("--local", type=Path, help="a local index to time beside (with --questions)")
     args = parser.parse_args(argv)
@@ -151,9 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     backend = open_postgres(args.url, create=True)
     if backend.store.counts()["articles"]:
         raise SystemExit(f"{backend.location} is not empty: give an empty database")
-    report = {"write": write_synthetic(backend, args.articles, args.passages, args.dim)}
+    report = {"write": write_synthetic(backend, args.articles, args.passages, args.dim,
+                                       vectors=not args.without_vectors)}
     with backend.conns.writing() as conn:
         conn.execute("ANALYZE")
+    if args.without_vectors:
+        print(json.dumps(report, indent=2))
+        return
     report["search"] = search_synthetic(backend, args.searches, args.dim)
     report["size_bytes"] = backend.size_bytes()
     print(json.dumps(report, indent=2))

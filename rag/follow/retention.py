@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from rag.errors import RagError
 from rag.follow.sources import Keep
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,20 @@ def index_bytes(index) -> int:  # noqa: ANN001 - a NewsIndex
     return index.backend.size_bytes()
 
 
+def check_keep(index, keep: Keep) -> None:  # noqa: ANN001 - a NewsIndex
+    """RagError when ``index`` cannot keep to ``keep``: a size limit needs a backend whose size falls when
+    articles go (the local one); on PostgreSQL the files keep their size, and removing articles until it fell
+    would remove them all."""
+    if keep.max_bytes is not None and not index.backend.reclaims_space:
+        raise RagError(f"--keep with a size works on a local index directory only; {index.location} keeps its "
+                       "size after deletions (plain VACUUM reuses the space). Keep an age instead, e.g. --keep 90d")
+
+
 def apply_retention(index, keep: Keep, now: float | None = None) -> RetentionReport:  # noqa: ANN001
-    """Remove what ``keep`` does not keep, oldest first, and VACUUM; the report says how much went."""
+    """Remove what ``keep`` does not keep, oldest first, and VACUUM; the report says how much went.
+
+    A size limit needs a backend whose size falls when articles go (``check_keep``)."""
+    check_keep(index, keep)
     before = index_bytes(index)
     removed = 0
     if keep.max_age_s is not None:

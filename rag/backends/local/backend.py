@@ -70,6 +70,8 @@ class SearchLock:
 class LocalBackend:
     """SQLite + FAISS in one directory (see the module's docstring); implements ``rag.backends.base.Backend``."""
 
+    reclaims_space = True  # VACUUM rewrites the SQLite file; the vector file is rewritten on every change
+
     def __init__(self, index_dir: str | Path, create: bool = False) -> None:
         self.dir = Path(index_dir)
         self.location = str(self.dir)

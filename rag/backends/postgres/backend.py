@@ -174,6 +174,10 @@ class PostgresBackend:
         return {"index_type": "pgvector hnsw (halfvec index, float32 re-rank, inner product)",
                 "vectors": self.store.counts()["dense_passages"]}
 
+    # Plain VACUUM makes deleted rows' space reusable but does not shrink the files (only emptied partitions
+    # are dropped), so the database's size says little about what retention removed.
+    reclaims_space = False
+
     def size_bytes(self) -> int:
         return self.store.size_bytes()
 
