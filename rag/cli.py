@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--dense-passages", type=_count, metavar="N",
                    help="give dense vectors to the first N passages of each article (default 1: the headline and lead; 0 = every passage; the lexical index reads every word either way)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--ray", metavar="HOST:PORT", help="split and embed on the Ray cluster whose head is at HOST:PORT "
+                   "(one embedding actor per node; this process reads and writes the index, which comes out as a "
+                   "local ingest's; needs pip install 'newsrag[ray]'; see docs/scale-out.md)")
 
     c = command("ask", "answer a question from the indexed articles", _ask)
     c.add_argument("question")
@@ -221,7 +224,11 @@ def _ingest(args: argparse.Namespace) -> int:
         bar.set_postfix(passages=progress.passages)
 
     progress.passages = 0
-    report = index.ingest(args.inputs, progress, dense_passages=args.dense_passages)
+    if args.ray:
+        from rag.distributed.ray_ingest import quiet_ray_data
+
+        quiet_ray_data(args.verbose)
+    report = index.ingest(args.inputs, progress, dense_passages=args.dense_passages, ray_address=args.ray)
     bar.close()
     for problem in report.problems:
         label = "skipped" if problem.skipped else "warning"
@@ -241,7 +248,14 @@ def ingest_summary(report) -> str:  # noqa: ANN001 - an IngestReport, imported l
             f"indexed, {counted(report.duplicates, 'duplicate')} skipped, {counted(report.near_duplicates, 'near-duplicate')}"
             f" grouped), {counted(report.passages, 'passage')}, {report.embedded:,} embedded ({report.cache_hits:,} "
             f"from cache) in {s['total']:.1f} s (parse {s['parse']:.1f}, split {s['split']:.1f}, "
-            f"embed {s['embed']:.1f}, write {s['write']:.1f})")
+            f"embed {s['embed']:.1f}, write {s['write']:.1f})" + _nodes(report.embedded_on))
+
+
+def _nodes(embedded_on: dict[str, int]) -> str:
+    """Where a distributed ingest embedded, by node id (shortened as Ray prints it)."""
+    if not embedded_on:
+        return ""
+    return "; embedded on " + ", ".join(f"node {node[:8]}: {n:,}" for node, n in sorted(embedded_on.items()))
 
 
 def _ask(args: argparse.Namespace) -> int:

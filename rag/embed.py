@@ -49,10 +49,12 @@ class SentenceTransformerEmbedder:
     (within 1e-6) without importing torch, which takes seconds to load. Larger batches load torch, which is
     about twice as fast on passages once loaded (see docs/query-embedding.md)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu",
+                 threads: int | None = None) -> None:
         self.name = model
         self.batch_size = batch_size
         self.device = device
+        self.threads = threads  # torch threads for bulk batches (default: every core)
         self._model = None
         self._small: NumpyBertEncoder | None = None
         self._small_checked = False
@@ -132,7 +134,7 @@ class SentenceTransformerEmbedder:
             return out
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        _threads_for(len(texts))
+        _threads_for(len(texts), self.threads)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         step = self.batch_size * 4
@@ -149,7 +151,7 @@ class SentenceTransformerEmbedder:
 _BULK_THREADS = os.cpu_count() or 1
 
 
-def _threads_for(n_texts: int) -> None:
+def _threads_for(n_texts: int, bulk: int | None = None) -> None:
     """One torch thread for a query-sized batch (when torch embeds one: a model the NumPy encoder cannot run),
     all cores for bulk work.
 
@@ -157,7 +159,7 @@ def _threads_for(n_texts: int) -> None:
     made one query embedding 8x slower (0.9 s against 0.11 s, measured under load here)."""
     import torch
 
-    want = 1 if n_texts <= SMALL_BATCH else _BULK_THREADS
+    want = 1 if n_texts <= SMALL_BATCH else bulk or _BULK_THREADS
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
 

@@ -20,13 +20,14 @@ import numpy as np
 
 from rag import dedup
 from rag.chunk import chunk_article
-from rag.config import Settings
+from rag.config import ChunkSettings, Settings
 from rag.ingest import read_inputs
 from rag.ingest.clean import text_hash
 from rag.types import Article, Passage, Problem, Unchanged
 
 log = logging.getLogger(__name__)
 BATCH_ARTICLES = 64
+Split = Callable[[Article, ChunkSettings], list[Passage]]
 
 
 @dataclass
@@ -44,6 +45,7 @@ class IngestReport:
     cache_hits: int = 0
     tokens_embedded: int = 0
     problems: list[Problem] = field(default_factory=list)
+    embedded_on: dict[str, int] = field(default_factory=dict)  # a distributed ingest's passages embedded per node
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("parse", "split", "embed", "write", "total"), 0.0))
 
     @property
@@ -64,6 +66,16 @@ def embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}{date}\n{passage.text}"
 
 
+def embed_key(text: str) -> str:
+    """The embedding cache's key of what the model reads (``embed_text``)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def token_estimate(texts: Iterable[str]) -> int:
+    """About how many word pieces the model reads in ``texts`` (1.35 a word, for reports)."""
+    return sum(int(len(t.split()) * 1.35) for t in texts)
+
+
 class StoredRaw:
     """The raw hashes of the index's input records, as a container the readers test before parsing."""
 
@@ -75,7 +87,8 @@ class StoredRaw:
 
 
 def _prepare(items: Iterable[Article | Problem | Unchanged], settings: Settings, report: IngestReport,
-             stored_hash: Callable[[str], str | None] = lambda _: None) -> Iterator[list[_Prepared | Problem]]:
+             stored_hash: Callable[[str], str | None] = lambda _: None,
+             split: Split = chunk_article) -> Iterator[list[_Prepared | Problem]]:
     """Batches of read and split articles; an article already stored with the same text is not split again
     (it goes on with no passages and is counted as unchanged), and a record whose raw bytes are already
     indexed was not even read (counted as unchanged here)."""
@@ -92,7 +105,7 @@ def _prepare(items: Iterable[Article | Problem | Unchanged], settings: Settings,
         else:
             digest = text_hash(item.text)
             unchanged = stored_hash(item.article_id) == digest
-            batch.append(_Prepared(item, [] if unchanged else chunk_article(item, settings.chunk), digest))
+            batch.append(_Prepared(item, [] if unchanged else split(item, settings.chunk), digest))
             report.seconds["split"] += time.perf_counter() - now
         clock = time.perf_counter()
         if sum(isinstance(b, _Prepared) for b in batch) >= BATCH_ARTICLES:
@@ -135,12 +148,13 @@ def ingest(index, inputs: Iterable[str], progress: Callable[[str, int, int], Non
 
 def ingest_read(index, items: Iterable[Article | Problem | Unchanged],  # noqa: ANN001
                 progress: Callable[[str, int, int], None] | None = None,
-                settings: Settings | None = None) -> IngestReport:
+                settings: Settings | None = None, split: Split = chunk_article) -> IngestReport:
     """Add articles already being read (``rag.ingest.read_inputs`` or ``read_body``, given ``StoredRaw(index.store)`` as ``known``)
-    to ``index``, which holds the write lock."""
+    to ``index``, which holds the write lock. ``split`` (default ``chunk_article``) gives an article's passages;
+    the distributed ingest passes the ones its workers made."""
     report = IngestReport()
     start = time.perf_counter()
-    for batch in _background(_prepare(items, settings or index.settings, report, index.store.stored_text_hash)):
+    for batch in _background(_prepare(items, settings or index.settings, report, index.store.stored_text_hash, split)):
         for item in batch:
             if isinstance(item, Problem):
                 report.problems.append(item)
@@ -206,7 +220,7 @@ def _embed(index, fresh: list[_Prepared], report: IngestReport,  # noqa: ANN001
                 row.append(None)
                 continue
             text = embed_text(item.article, passage)
-            key = hashlib.sha1(text.encode("utf-8")).hexdigest()
+            key = embed_key(text)
             texts[key] = text
             row.append(key)
         hashes.append(row)
@@ -218,7 +232,7 @@ def _embed(index, fresh: list[_Prepared], report: IngestReport,  # noqa: ANN001
         new = index.embedder.embed(batch)
         cached.update(zip(missing, new, strict=True))
         report.embedded += len(missing)
-        report.tokens_embedded += sum(int(len(t.split()) * 1.35) for t in batch)
+        report.tokens_embedded += token_estimate(batch)
     return {k: cached[k] for k in texts}, hashes
 
 

@@ -113,16 +113,23 @@ class NewsIndex:
         return self.backend.writing(wait_s)
 
     def ingest(self, inputs: Iterable[str | Path], progress: Callable[[str, int, int], None] | None = None, *,
-               allow_private_urls: bool | None = None, dense_passages: int | None = None) -> IngestReport:
+               allow_private_urls: bool | None = None, dense_passages: int | None = None,
+               ray_address: str | None = None) -> IngestReport:
         """Read, split, embed and store the articles of ``inputs``; see ``IngestReport`` for what happened.
 
         ``allow_private_urls`` (default ``settings.allow_private_urls``) False refuses URLs on loopback, private
         and link-local addresses. ``dense_passages`` (how many leading passages of an article get a vector, 0 =
         all) defaults to what this index was last built with, so later articles are embedded alike, else to
-        ``settings.embed.dense_passages``; it is recorded in the index.
+        ``settings.embed.dense_passages``; it is recorded in the index. ``ray_address`` (``HOST:PORT`` of a
+        running Ray cluster) splits and embeds on the cluster's nodes (``rag.distributed.ray_ingest``); the
+        index comes out the same.
         """
         settings = self._ingest_settings(allow_private_urls, dense_passages)
         with self.writing():
+            if ray_address:
+                from rag.distributed.ray_ingest import ingest_with_ray
+
+                return ingest_with_ray(self, [str(i) for i in inputs], ray_address, settings, progress)
             return ingest(self, [str(i) for i in inputs], progress, settings)
 
     def ingest_read(self, items: Iterable[Article | Problem | Unchanged]) -> IngestReport:
