@@ -7,14 +7,13 @@ through the multi-host URL, i.e. from the hot standby, so the article reaches th
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from test_postgres_pipeline import fresh_database
 
-from rag.bench.app_servers import NEW_ARTICLE, copy_to_postgres, demo_jobs, ingest_during_load, run_load, start_servers
+from rag.bench.app_servers import NEW_ARTICLE, copy_to_postgres, demo_jobs, load_with_ingest, start_servers
 from rag.bench.ask_load import cycle_list, problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.model,
@@ -34,12 +33,7 @@ def test_two_app_servers_on_one_postgres_answer_well_and_both_see_an_added_artic
     article_file.write_text(json.dumps(NEW_ARTICLE) + "\n", encoding="utf-8")
     with ExitStack() as stack:
         servers = start_servers([primary, standby_first], tmp_path, stack, lambda _: None, "app")
-        quarter, ingest = threading.Event(), {}
-        ingester = threading.Thread(target=lambda: ingest.update(ingest_during_load(servers, article_file, quarter)))
-        ingester.start()
-        load = run_load([s.url for s in servers], cycle_list(demo_jobs(), QUESTIONS), CLIENTS, quarter)
-        quarter.set()
-        ingester.join()
+        load, ingest = load_with_ingest(servers, cycle_list(demo_jobs(), QUESTIONS), CLIENTS, article_file)
         logs = "\n".join(s.log_tail() for s in servers)
     found = problems(load)
     assert not found, f"{len(found)} bad answers of {len(load.outcomes)}:\n" + "\n".join(found[:20])

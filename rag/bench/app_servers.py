@@ -118,6 +118,20 @@ def ingest_during_load(servers: list[AppServer], article_file: Path, started: th
     return out
 
 
+def load_with_ingest(servers: list[AppServer], jobs: list[Job], clients: int,
+                     article_file: Path) -> tuple[Load, dict[str, Any]]:
+    """``jobs`` spread over ``servers`` while ``article_file`` is added through the first a quarter of the way in
+    and asked of all; (the load, ingest_during_load's report)."""
+    quarter, ingest = threading.Event(), {}
+    ingester = threading.Thread(target=lambda: ingest.update(ingest_during_load(servers, article_file, quarter)),
+                                name="ingest-during-load", daemon=True)  # daemon: Ctrl-C does not wait for it
+    ingester.start()
+    load = run_load([s.url for s in servers], jobs, clients, quarter)
+    quarter.set()  # the load may have ended before a quarter was handed out
+    ingester.join()
+    return load, ingest
+
+
 def run_load(urls: list[str], jobs: list[Job], clients: int, on_quarter: threading.Event | None = None) -> Load:
     """``jobs`` through ``drive``; ``on_quarter`` is set when a quarter of them have been handed out."""
     feed, handed, lock = job_feed(jobs), [0], threading.Lock()
@@ -158,21 +172,14 @@ def run(args: argparse.Namespace, workdir: Path, say) -> dict[str, Any]:  # noqa
         if args.url:
             url = serve_url = new_database(args.url, "appservers_")
         else:
-            cluster = throwaway_postgres(stack, say, with_standby=args.reads == "standby")
+            cluster = throwaway_postgres(stack, say, with_standby=True)
             url, serve_url = cluster.primary_url, (cluster.multi_url if args.reads == "standby"
                                                    else cluster.primary_url)
         copy_to_postgres(local, url, say)
         with ExitStack() as apps:
             servers = start_servers([serve_url, serve_url], workdir, apps, say, "pg-app")
-            quarter = threading.Event()
-            ingest: dict[str, Any] = {}
-            ingester = threading.Thread(target=lambda: ingest.update(ingest_during_load(servers, article_file,
-                                                                                      quarter)))
-            ingester.start()
             say(f"{args.clients} clients, {args.questions} questions on two app servers on PostgreSQL")
-            load = run_load([s.url for s in servers], jobs, args.clients, quarter)
-            quarter.set()  # in case the load ended early
-            ingester.join()
+            load, ingest = load_with_ingest(servers, jobs, args.clients, article_file)
         results["postgres"] = row(f"2 app servers, PostgreSQL ({args.reads})", 2, load)
         results["ingest"] = ingest
         with ExitStack() as apps:
@@ -218,8 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGTERM, _interrupt)
-    with tempfile.TemporaryDirectory(prefix="newsrag-appservers-") as tmp:
-        results = run(args, Path(tmp), say)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C / kill -INT must still stop everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="newsrag-appservers-") as tmp:
+            results = run(args, Path(tmp), say)
+    except KeyboardInterrupt:
+        say("interrupted: every process it started is stopped")
+        return 130
     print(table([results["postgres"], results["local"]]))
     ingest = results["ingest"]
     print(f"new article added through {ingest['through']} in {ingest['add_s']} s; first cited by the servers "

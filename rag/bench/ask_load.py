@@ -111,7 +111,9 @@ def drive(urls: Sequence[str], next_job: Callable[[], Job | None], clients: int)
                 load.outcomes.append(outcome)
 
     start = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(k,), name=f"load-client-{k}") for k in range(clients)]
+    # Daemons, so that Ctrl-C (a KeyboardInterrupt in join) ends the run instead of waiting for every job.
+    threads = [threading.Thread(target=worker, args=(k,), name=f"load-client-{k}", daemon=True)
+               for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
