@@ -12,7 +12,8 @@ import os
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Serve the newsrag chat app.")
-    parser.add_argument("--index", default=None, help="index directory (default: $NEWSRAG_INDEX or ./index)")
+    parser.add_argument("--index", default=None, help="index directory, or a postgresql:// URL "
+                        "(default: $NEWSRAG_INDEX or ./index)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import cycle
 from pathlib import Path
 
 import pytest
 from browser_support import running_app
 from conftest import DATA, ROOT
+
+from rag.bench.ask_load import Job, Load, cycle_list, drive, job_feed, problems, question_jobs
 
 pytestmark = [pytest.mark.slow, pytest.mark.model,
               # Gradio's queue statistics call pandas 3 with deprecated options, once per answer.
@@ -35,109 +34,15 @@ CLIENTS = 16
 QUESTIONS = 500
 QUESTIONS_DURING_INGEST = 100  # at least; the load goes on until the ingest has finished
 NEW_ARTICLES = 200
-MARKER = re.compile(r"\[(\d+)\]")
-
-
-@dataclass(frozen=True)
-class Job:
-    question: str
-    as_of: str = ""
-    history: tuple[str, ...] = ()
-
-
-@dataclass
-class Outcome:
-    job: Job
-    started: float
-    seconds: float
-    result: dict | None = None
-    error: str = ""
-
-
-@dataclass
-class Load:
-    outcomes: list[Outcome] = field(default_factory=list)
-    wall_s: float = 0.0
-
-    def latencies_ms(self) -> list[float]:
-        return sorted(o.seconds * 1000 for o in self.outcomes)
-
-    def summary(self) -> dict[str, float]:
-        ms = self.latencies_ms()
-        server = sorted(o.result["timings_ms"].get("total", 0.0) for o in self.outcomes if o.result)
-        return {"questions": len(ms), "clients": CLIENTS, "wall_s": round(self.wall_s, 1),
-                "answers_per_s": round(len(ms) / self.wall_s, 1), "p50_ms": round(_percentile(ms, 50)),
-                "p95_ms": round(_percentile(ms, 95)), "max_ms": round(ms[-1]),
-                "server_p50_ms": round(_percentile(server, 50)), "server_p95_ms": round(_percentile(server, 95))}
-
-
-def _percentile(values: list[float], pct: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1] if len(values) > 1 else values[0]
 
 
 def demo_jobs() -> list[Job]:
-    """The question set's questions with their as_of dates and chat history (follow-ups need it)."""
-    records = [json.loads(line) for line in (DATA / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-    return [Job(r["question"], r.get("as_of", ""), tuple(r.get("history", ()))) for r in records]
-
-
-def cycle_list(items: list[Job], n: int) -> list[Job]:
-    it = cycle(items)
-    return [next(it) for _ in range(n)]
-
-
-def drive(url: str, next_job: Callable[[], Job | None]) -> Load:
-    """``CLIENTS`` threads, one gradio_client.Client each, asking ``/ask`` until ``next_job`` gives None."""
-    from gradio_client import Client
-
-    load, lock = Load(), threading.Lock()
-
-    def worker() -> None:
-        client = Client(url, verbose=False)
-        while (job := next_job()) is not None:
-            start = time.perf_counter()
-            try:
-                result = client.predict(job.question, as_of=job.as_of, history=list(job.history), api_name="/ask")
-                outcome = Outcome(job, start, time.perf_counter() - start, result=result)
-            except Exception as err:  # noqa: BLE001 - every failure is collected and reported by the test
-                outcome = Outcome(job, start, time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
-            with lock:
-                load.outcomes.append(outcome)
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=worker, name=f"load-client-{i}") for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    load.wall_s = time.perf_counter() - start
-    return load
-
-
-def problems_of(outcome: Outcome) -> list[str]:
-    """What is wrong with one answer (nothing for a well-formed one)."""
-    q, r = outcome.job.question, outcome.result
-    if r is None:
-        return [f"{q!r}: {outcome.error}"]
-    text = r.get("answer")
-    if not isinstance(text, str) or not text.strip():
-        return [f"{q!r}: empty answer"]
-    found = []
-    if r.get("question") != q:
-        found.append(f"{q!r}: got the answer to {r.get('question')!r}")
-    markers = {int(m) for m in MARKER.findall(text)}
-    cited = {s.get("marker") for s in r.get("sources", [])}
-    if markers - cited:
-        found.append(f"{q!r}: markers {sorted(markers - cited)} have no source in {text!r}")
-    if r.get("abstained") and markers:
-        found.append(f"{q!r}: abstained but cites {sorted(markers)}: {text!r}")
-    return found
+    return question_jobs(DATA / "questions.jsonl")
 
 
 def check(load: Load) -> None:
-    problems = [p for o in load.outcomes for p in problems_of(o)]
-    assert not problems, f"{len(problems)} bad answers of {len(load.outcomes)}:\n" + "\n".join(problems[:20])
+    found = problems(load)
+    assert not found, f"{len(found)} bad answers of {len(load.outcomes)}:\n" + "\n".join(found[:20])
 
 
 def report(name: str, load: Load, record_property: Callable[[str, object], None], **extra: object) -> None:
@@ -152,15 +57,8 @@ def report(name: str, load: Load, record_property: Callable[[str, object], None]
 
 
 def test_sixteen_clients_ask_five_hundred_questions(demo_index, record_property) -> None:  # noqa: ANN001
-    jobs = iter(cycle_list(demo_jobs(), QUESTIONS))
-    lock = threading.Lock()
-
-    def next_job() -> Job | None:
-        with lock:
-            return next(jobs, None)
-
     with running_app(demo_index) as url:
-        load = drive(url, next_job)
+        load = drive([url], job_feed(cycle_list(demo_jobs(), QUESTIONS)), CLIENTS)
     assert len(load.outcomes) == QUESTIONS
     check(load)
     answered = [o for o in load.outcomes if not o.result["abstained"]]
@@ -211,7 +109,7 @@ def test_answers_stay_well_formed_while_another_process_ingests(demo_index, tmp_
                 return next(jobs)
 
         try:
-            load = drive(url, next_job)
+            load = drive([url], next_job, CLIENTS)
             output, _ = proc.communicate(timeout=600)
         finally:
             if proc.poll() is None:

@@ -33,11 +33,11 @@ METRICS = (("retrieval", "hits@5"), ("retrieval", "mrr@10"), ("answer", "contain
            ("latency_ms", "p50"), ("latency_ms", "p95"))
 
 
-def _database(server_url: str) -> str:
-    """A new database on the server of ``server_url``; its URL."""
+def new_database(server_url: str, prefix: str = "parity_") -> str:
+    """A new database on the server of ``server_url`` (any host list libpq takes); its URL."""
     import psycopg
 
-    name = "parity_" + uuid.uuid4().hex[:10]
+    name = prefix + uuid.uuid4().hex[:10]
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return server_url.rsplit("/", 1)[0] + "/" + name
@@ -45,16 +45,22 @@ def _database(server_url: str) -> str:
 
 def _throwaway_server(stack: ExitStack, say) -> str:  # noqa: ANN001 - say(str)
     """A PostgreSQL primary from tests/cluster.py (a repository checkout and newsrag[cluster] are needed)."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    return throwaway_postgres(stack, say, with_standby=False).primary_url
+
+
+def throwaway_postgres(stack: ExitStack, say, with_standby: bool):  # noqa: ANN001, ANN201 - say(str); a PgCluster
+    """A PostgreSQL primary (and hot standby) from tests/cluster.py, stopped when ``stack`` closes."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
     try:
         from cluster import start_postgres
     except ImportError as err:
         raise SystemExit(f"cannot start a throwaway PostgreSQL ({err}): pass --url, or run from a checkout with "
                          "pip install -e '.[cluster]'") from err
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsrag-parity-")))
-    cluster = stack.enter_context(start_postgres(workdir, with_standby=False))
-    say(f"started a throwaway PostgreSQL at {cluster.primary_url}")
-    return cluster.primary_url
+    cluster = stack.enter_context(start_postgres(workdir, with_standby=with_standby))
+    say(f"started a throwaway PostgreSQL at {cluster.multi_url}")
+    return cluster
 
 
 def run(sets: list[str], server_url: str, local_indexes: dict[str, Path], workdir: Path, say) -> dict[str, Any]:  # noqa: ANN001
@@ -77,7 +83,7 @@ def run(sets: list[str], server_url: str, local_indexes: dict[str, Path], workdi
                     building.ingest(corpus.inputs)
                     building.close()
                 local = NewsIndex.open(path)
-                remote = NewsIndex.open(_database(server_url), model=local.model_name, create=True,
+                remote = NewsIndex.open(new_database(server_url), model=local.model_name, create=True,
                                         embedder=local.embedder)
                 say(f"{corpus_name}: copying {local.store.counts()['articles']:,} articles into {remote.location}")
                 copy_index(local, remote)
