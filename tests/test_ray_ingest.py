@@ -151,7 +151,7 @@ def test_ray_ingest_into_postgres_gives_the_local_index(ray_address: str, pg_clu
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_backends import fresh_database
 
-    monkeypatch.setattr(ray_ingest, "WINDOW_ARTICLES", 6)
+    monkeypatch.setattr(ray_ingest, "WINDOW_ARTICLES", 100)  # one window: the test above crosses windows
     remote = NewsIndex.open(fresh_database(pg_cluster), create=True, embedder=HashEmbedder(256))
     report = remote.ingest([corpus], ray_address=ray_address)
     local = NewsIndex.open(tmp_path / "local", create=True, embedder=HashEmbedder(256))
