@@ -240,19 +240,32 @@ def source_choices(tab: Tab) -> list[str]:
 
 
 def choose_files(page, paths: list[Path], tries: int = 3) -> None:  # noqa: ANN001 - a Playwright page
-    """Put ``paths`` in the upload box and wait until it shows the first one's name. Under a busy machine the
-    browser's upload of the chosen files was seen to stall for good (once in a CI run, the name never showed in
-    60 s): choose them again, up to ``tries`` times, rather than wait on a request that will not finish."""
+    """Put ``paths`` in the upload box and wait until it lists them. Under a busy machine the browser's upload of
+    the chosen files was seen to stall (once in a CI run, the name never showed in 60 s): then empty the box and
+    choose them again. An upload that was only slow can still land after that, next to the new one (seen once
+    with a 30 s wait: the add then read the same file twice), so a box that lists more rows than files chosen is
+    emptied and chosen again too."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    box = page.locator("#upload")
+    rows = box.locator("table.file-preview tbody tr")  # one a file, its name split into stem and extension
     for attempt in range(1, tries + 1):
-        page.locator("#upload input[type=file]").set_input_files([str(p) for p in paths])
+        box.locator("input[type=file]").set_input_files([str(p) for p in paths])
         try:
-            page.locator("#upload").get_by_text(paths[0].name).wait_for(timeout=30_000)
-            return
+            rows.nth(len(paths) - 1).wait_for(timeout=60_000)
+            page.wait_for_timeout(500)  # a late upload of an earlier try lands now or was never coming
+            listed = rows.all_inner_texts()
+            if len(listed) == len(paths) and all(p.stem in text for p, text in zip(paths, listed, strict=True)):
+                return
         except PlaywrightTimeout:
-            if attempt == tries:
-                raise
+            pass
+        if attempt == tries:
+            raise AssertionError(f"the upload box did not list {[p.name for p in paths]} after {tries} tries")
+        clear = box.get_by_label("Clear")
+        if clear.count():
+            clear.first.click()
+            box.locator("table.file-preview").wait_for(state="detached", timeout=10_000)
+            box.locator("input[type=file]").wait_for(state="attached", timeout=10_000)
 
 
 def upload(tab: Tab, path: Path, expected: str) -> str:
