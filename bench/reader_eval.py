@@ -13,6 +13,8 @@ candidates:
   score (how the composer uses the reader);
 - span exact match / F1 (SQuAD normalization, best over the accepted answers) of the reader's span in its top
   sentence, and of its span in the first answering sentence (the span head alone);
+- per kind of question (``rag.compose.short.asked_type``): F1 of the reader's span in its top sentence against
+  F1 of that sentence's typed phrase (``typed_phrase``), which tells where the composer should use which;
 - option accuracy: the reader's ``choose`` over the shortlist, against the option stated most by the
   highest-overlap sentences;
 - speed: milliseconds to read 10 candidates (p50 over the questions).
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.compose.candidates import _holding_the_kind, score_candidates
+from rag.compose.short import asked_type, short_answer
 from rag.question import analyze
 from rag.reader import SentenceInput, data
 from rag.reader.calibrate import TOP_K, Case, cases
@@ -96,6 +99,7 @@ def main() -> None:
     blend = {w: [] for w in BLEND_WEIGHTS}
     rerank = {w: [] for w in RULE_WEIGHTS}
     ems, f1s, oracle_f1 = [], [], []
+    by_kind: dict[str, list[tuple[float, float]]] = {}
     opt_reader, opt_base, opt_n, ms = 0, 0, 0, []
     for i, case in enumerate(all_cases):
         q = case.question
@@ -128,6 +132,8 @@ def main() -> None:
         em, f = f1(sents[top].text[span[0]:span[1]] if span else "", q.answers)
         ems.append(em)
         f1s.append(f)
+        typed = short_answer(analyze(q.question), sents[top].text, sents[top].published)
+        by_kind.setdefault(asked_type(analyze(q.question)), []).append((f, f1(typed, q.answers)[1]))
         if labels.any():
             first = int(np.argmax(labels))
             s = readings[first].span
@@ -156,6 +162,9 @@ def main() -> None:
     if oracle_f1:
         print(f"span in the first answering sentence: EM {np.mean([e for e, _ in oracle_f1]):.3f} "
               f"F1 {np.mean([x for _, x in oracle_f1]):.3f} ({len(oracle_f1)} answerable questions)")
+    print(f"{'kind':<8} {'questions':>9} {'span F1':>8} {'typed F1':>8}  (the reader's top sentence)")
+    for kind, pairs in sorted(by_kind.items(), key=lambda kv: -len(kv[1])):
+        print(f"{kind:<8} {len(pairs):>9} {np.mean([a for a, _ in pairs]):>8.3f} {np.mean([b for _, b in pairs]):>8.3f}")
     if opt_n:
         print(f"option accuracy: reader {opt_reader / opt_n:.3f}, highest-overlap stating sentence "
               f"{opt_base / opt_n:.3f} ({opt_n} questions)")

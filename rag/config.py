@@ -79,8 +79,8 @@ class Settings:
     allow_private_urls: bool = True
     # The reader model directory, READER_SHIPPED for the one shipped with newsrag, READER_OFF for none. Off by
     # default: picking the answer's sentence, the reader gains on news quizzes (RealTimeQA dev contains 0.467 ->
-    # 0.480, short-answer F1 0.219 -> 0.268) but loses on the demo corpus (contains 0.886 -> 0.848, held-out set
-    # 0.722 -> 0.678), which is what a default is judged on here (docs/reader.md).
+    # 0.492, short-answer F1 0.219 -> 0.327) but loses on the demo corpus (contains 0.886 -> 0.873, held-out set
+    # 0.722 -> 0.700, its short-answer F1 0.488 -> 0.389), which is what a default is judged on here (docs/reader.md).
     reader: str | None = READER_OFF
 
     def with_index(self, index_dir: str | Path | None) -> Settings:
