@@ -14,7 +14,6 @@ class FakeReader:
     words: tuple[str, ...] = ()
     name: str = "fake"
     threshold: float = 0.5
-    overrule: float = 2.0
     read_calls: list[tuple[str, tuple[SentenceInput, ...]]] = field(default_factory=list)
     choose_calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 

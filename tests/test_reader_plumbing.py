@@ -118,21 +118,3 @@ def test_cli_reader_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     questions.write_text(json.dumps({"question": QUESTION, "answers": ["April 2020"], "as_of": "2019-12-20"}) + "\n")
     code, _, err = _cli(capsys, "eval", str(questions), "--index", str(path), "--reader", str(tmp_path / "nowhere"))
     assert code == 2 and "nowhere" in err
-
-
-def test_a_sure_reader_overrules_the_rules_decline_and_an_unsure_one_does_not(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    declined_by_rules = "When will the S-400 systems be fully installed in Greece?"  # Greece: in no article
-    rules = _seed_index(tmp_path / "rules")
-    assert rules.ask(declined_by_rules, as_of="2019-12-20").abstained
-    rules.close()
-    for fake, answered in ((FakeReader(("April",), overrule=2.0), False),  # the default: never
-                           (FakeReader(("April",), overrule=0.8), True),  # the fake reads "April" at 0.9
-                           (FakeReader(("Greece",), overrule=0.8), False)):  # 0.1 everywhere: not sure
-        monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None, fake=fake: fake)
-        index = _seed_index(tmp_path / f"index-{fake.overrule}-{fake.words[0]}", reader=str(tmp_path / "r"))
-        answer = index.ask(declined_by_rules, as_of="2019-12-20")
-        index.close()
-        assert answer.abstained is not answered, (fake, answer.text)
-        if answered:
-            assert answer.short_answer.startswith("April") and answer.citations

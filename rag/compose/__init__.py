@@ -58,18 +58,16 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
     candidates = score_candidates(info, read)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
-    # Abstention is the rules': on the demo sets the reader's probability does not tell the unanswerable questions
-    # from the answerable ones (docs/reader.md); its threshold only adds a floor, and its overrule answers what the
-    # rules decline only when it is sure. A reader, when one is given (it is off by default: docs/reader.md has
-    # why), picks the sentence among the best-scored ones and marks the short answer in it.
+    # Abstention stays with the rules: on the demo sets the reader's probability does not tell the unanswerable
+    # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. A reader, when one
+    # is given (it is off by default: docs/reader.md has why), picks the sentence among the best-scored ones and
+    # marks the short answer in it.
     declined, span = unanswered(info, search_text, best, read), None
-    if reader is not None and (not declined or reader.overrule <= 1.0):
+    if reader is not None and not declined:
         picked = read_best(reader, search_text, candidates)
-        if picked is not None and picked[1].score >= (reader.overrule if declined else reader.threshold):
-            (best, reading), declined = picked, False
-            span = reading.span
-        else:
-            declined = True
+        best, reading = picked if picked is not None else (None, None)
+        declined = reading is None or reading.score < reader.threshold
+        span = reading.span if reading is not None else None
     if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     if _stale(search_text, best, query.latest):

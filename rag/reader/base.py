@@ -37,9 +37,6 @@ class Reader(Protocol):
     name: str
     # Calibrated on held-out training weeks: a question whose best sentence scores below it is declined.
     threshold: float
-    # A question the composer's rules decline is answered all the same when the reader's best sentence scores at
-    # least this (above 1: never).
-    overrule: float
 
     def read(self, question: str, sentences: Sequence[SentenceInput]) -> list[Reading]:
         """One Reading per sentence, in the order given."""

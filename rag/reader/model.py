@@ -45,7 +45,6 @@ class TrainedReader:
         self.config = config
         self.name = str(config.get("name", directory.name))
         self.threshold = float(config.get("threshold", 0.5))
-        self.overrule = float(config.get("overrule", 2.0))
         self.calibration = Platt.from_config(config.get("calibration", {}))
         self.encoder = Encoder(directory / "tokenizer.json", int(config.get("max_length", 96)))
         options = ort.SessionOptions()
