@@ -54,7 +54,7 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         if option_evidence is None:
             option_evidence = option_hits(index, query, info.choices)
         candidates += _option_candidates(info, hits, option_evidence)
-        return _picked(_choice_answer(info, candidates, hits, base, index.embedder, reader))
+        return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
     read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
     candidates = score_candidates(info, read)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))

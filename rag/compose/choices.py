@@ -8,10 +8,8 @@ from functools import lru_cache
 
 from rag import templates as T
 from rag.compose.candidates import Candidate, score_candidates
-from rag.compose.reading import READ_TOP
 from rag.compose.render import _Cited, _related, _sentence
 from rag.question import QuestionInfo
-from rag.reader.base import Reader, SentenceInput
 from rag.text import content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Hit
 
@@ -20,9 +18,6 @@ SEMANTIC_HITS = 3  # passages whose sentences are compared with the options when
 # RealTimeQA, the 56 questions that get that far: 23 right from 24 sentences (540 ms), 24 from 12 (396 ms).
 SEMANTIC_SENTENCES = 12
 HEADLINE_OPTION = 0.5  # see _headline_support
-# With a reader: an option's score is its share of the rules' evidence plus READER_WEIGHT x the probability the
-# reader gives it (``Reader.choose``) over the sentences that name the options and the best-scored ones.
-READER_WEIGHT = 1.0
 
 
 def _option_candidates(info: QuestionInfo, hits: list[Hit], evidence: Sequence[Hit]) -> list[Candidate]:
@@ -160,7 +155,7 @@ def _headline_support(forms: set[str], headlines: list[str]) -> float:
 
 
 def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict,
-                   embedder=None, reader: Reader | None = None) -> Answer:  # noqa: ANN001
+                   embedder=None) -> Answer:  # noqa: ANN001
     """Pick the option the evidence supports best and cite the sentence that names it.
 
     An option is supported by a sentence that names it (exactly, or most of its informative words), weighted
@@ -184,8 +179,6 @@ def _choice_answer(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], 
     if info.excluding:
         return _excluded_choice(info, cands, hits, base)
     scored = _option_scores(info, cands, hits)
-    if reader is not None:
-        scored = _read_options(reader, info, cands, scored)
     scored.sort(key=lambda s: -s[0])
     top_score, choice, evidence = scored[0]
     if top_score <= 0 or evidence is None:
@@ -218,20 +211,6 @@ def _option_scores(info: QuestionInfo, cands: list[Candidate], hits: list[Hit],
                 best_c, best_ev = c, evidence
         scored.append((best_ev + 0.3 * total + _headline_support(forms, titles), choice, best_c))
     return scored
-
-
-def _read_options(reader: Reader, info: QuestionInfo, cands: list[Candidate],
-                  scored: list[tuple[float, str, Candidate | None]]) -> list[tuple[float, str, Candidate | None]]:
-    """``scored`` with each option's share of the rules' evidence plus READER_WEIGHT x the reader's probability;
-    an option that no sentence names keeps no score (it has nothing to cite)."""
-    read: dict[int, Candidate] = {}
-    for c in [c for _, _, c in scored if c is not None] + sorted(cands, key=lambda c: -c.score)[:READ_TOP]:
-        read.setdefault(id(c), c)
-    sentences = [SentenceInput(c.text, c.hit.article.title, c.hit.article.published) for c in read.values()]
-    probs = reader.choose(info.text, info.choices, sentences)
-    total = sum(max(score, 0.0) for score, _, _ in scored)
-    return [((max(score, 0.0) / total if total else 0.0) + READER_WEIGHT * p if c is not None else 0.0, choice, c)
-            for (score, choice, c), p in zip(scored, probs, strict=True)]
 
 
 def _excluded_choice(info: QuestionInfo, cands: list[Candidate], hits: list[Hit], base: dict) -> Answer:
