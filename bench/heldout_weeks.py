@@ -2,7 +2,7 @@
 end-to-end tuning set for what the reader changes in the composer (RealTimeQA dev stays for reporting only).
 
 Writes ``OUT/questions.jsonl`` (the held-out questions that have search results, in the eval format: id, question,
-answers, choices, as_of, asked_by) and ``OUT/corpus.jsonl`` (their search-result articles). OUT must be outside
+answers, choices, as_of) and ``OUT/corpus.jsonl`` (their search-result articles). OUT must be outside
 the repository: the articles and quizzes are copyrighted news and are never committed.
 
     python bench/heldout_weeks.py --data ../shared/train/realtimeqa-train --out /tmp/weeks-2026

@@ -132,8 +132,9 @@ def main() -> None:
         em, f = f1(sents[top].text[span[0]:span[1]] if span else "", q.answers)
         ems.append(em)
         f1s.append(f)
-        typed = short_answer(analyze(q.question), sents[top].text, sents[top].published)
-        by_kind.setdefault(asked_type(analyze(q.question)), []).append((f, f1(typed, q.answers)[1]))
+        info = analyze(q.question)
+        typed = short_answer(info, sents[top].text, sents[top].published)
+        by_kind.setdefault(asked_type(info), []).append((f, f1(typed, q.answers)[1]))
         if labels.any():
             first = int(np.argmax(labels))
             s = readings[first].span
