@@ -2,7 +2,7 @@
 asked as eval asks them, once free-form and once with the question's choices (where it has them), each with the
 composer's sentence caches emptied first (the cold case: in use, passages recur from question to question).
 
-    python bench/compose_speed.py --index index-realtimeqa --questions ../shared/eval/realtimeqa-dev/questions.jsonl
+    python -m bench.compose_speed --index index-realtimeqa --questions ../shared/eval/realtimeqa-dev/questions.jsonl
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Raw speed and agreement of the sentence-transformers MiniLM and its ONNX int8 twin on the same passages of an
 index (texts as the indexer embeds them), and the cost of ``dense_passages`` = N on that index's articles.
 
-    python bench/embed_speed.py --index /work/rtqa/full --sample 512 --questions questions.jsonl
+    python -m bench.embed_speed --index /work/rtqa/full --sample 512 --questions questions.jsonl
 """
 
 from __future__ import annotations

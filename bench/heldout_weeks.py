@@ -5,7 +5,7 @@ Writes ``OUT/questions.jsonl`` (the held-out questions that have search results,
 answers, choices, as_of) and ``OUT/corpus.jsonl`` (their search-result articles). OUT must be outside
 the repository: the articles and quizzes are copyrighted news and are never committed.
 
-    python bench/heldout_weeks.py --data ../shared/train/realtimeqa-train --out /tmp/weeks-2026
+    python -m bench.heldout_weeks --data ../shared/train/realtimeqa-train --out /tmp/weeks-2026
     newsrag ingest /tmp/weeks-2026/corpus.jsonl --index /tmp/weeks-2026/index
     newsrag eval /tmp/weeks-2026/questions.jsonl --index /tmp/weeks-2026/index --reader --compare-no-reader
 """

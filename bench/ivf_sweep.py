@@ -1,8 +1,8 @@
 """Sweep IVF nlist / nprobe on synthetic vectors (or saved real ones): recall@10 vs exact and single-query
 latency, to tune ``rag.backends.local.vectors.ivf_params``.
 
-    python bench/ivf_sweep.py --n 1000000 --nlist 1024 2048 4096 --nprobe 16 32 64 128 256
-    python bench/ivf_sweep.py --vectors passages.npy --queries questions.npy --nlist 256 --nprobe 8 16 32
+    python -m bench.ivf_sweep --n 1000000 --nlist 1024 2048 4096 --nprobe 16 32 64 128 256
+    python -m bench.ivf_sweep --vectors passages.npy --queries questions.npy --nlist 256 --nprobe 8 16 32
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The NumPy query encoder (rag/bert_numpy.py) against sentence-transformers/torch: where a cold process spends
 its time, whether the vectors and the answers are the same, where small batches should stop, and BLAS threads.
 
-    python bench/query_encoder.py --index DIR                      # steps, vectors, batch sizes, BLAS threads
-    python bench/query_encoder.py --index DIR --answers tests/data/questions.jsonl
+    python -m bench.query_encoder --index DIR                      # steps, vectors, batch sizes, BLAS threads
+    python -m bench.query_encoder --index DIR --answers tests/data/questions.jsonl
 
 Run it as a fresh process: the first line times the imports of a cold ``newsrag ask``. Note ``nproc`` and the
 load average (printed) next to any number.

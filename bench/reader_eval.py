@@ -19,7 +19,7 @@ candidates:
   highest-overlap sentences;
 - speed: milliseconds to read 10 candidates (p50 over the questions).
 
-    python bench/reader_eval.py --model rag/models/reader --data ../shared/train/realtimeqa-train
+    python -m bench.reader_eval --model rag/models/reader --data ../shared/train/realtimeqa-train
 """
 
 from __future__ import annotations

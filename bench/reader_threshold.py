@@ -3,7 +3,7 @@ reader's probability for the sentence the composer picks with it, then the abste
 questions declined) and false abstention rate (answerable ones declined) at each threshold, with the name rules the
 composer keeps beside the reader (``rag.compose.abstain.unanswered``).
 
-    python bench/reader_threshold.py --index /tmp/demo-reader --model rag/models/reader \
+    python -m bench.reader_threshold --index /tmp/demo-reader --model rag/models/reader \
         tests/data/questions.jsonl tests/data/heldout_questions.jsonl
 """
 

@@ -6,7 +6,7 @@ extractors read it. Per kind (date, amount, person, place, name): exact match, F
 holds an answer at all (the ceiling of any extractor). spaCy picks the entity of the kind's labels that the question
 does not name, nearest the question's words, as the rules do; with --fallback, the rules answer where it finds none.
 
-    python bench/short_answers_ner.py --index /tmp/demo --questions tests/data/questions.jsonl
+    python -m bench.short_answers_ner --index /tmp/demo --questions tests/data/questions.jsonl
 """
 
 from __future__ import annotations

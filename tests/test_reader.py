@@ -15,7 +15,7 @@ import pytest
 from rag.chunk import sentence_spans
 from rag.reader import SentenceInput, load_reader
 from rag.reader.calibration import Platt, abstention_rate, abstention_threshold, fit_platt
-from rag.reader.data import answer_span, holds_answer
+from rag.reader.data import Candidate, TrainQuestion, answer_span, groups, holds_answer, unanswerable_group
 from rag.reader.features import Encoder, best_span, token_span
 from rag.reader.train import TrainSettings, default_base, train
 
@@ -88,6 +88,40 @@ def test_answer_matching_is_on_word_boundaries() -> None:
     assert not holds_answer(["Iran"], "Pro-Iranian demonstrators stormed the embassy.")
     assert answer_span(["the Patriot"], "Ankara would still buy Patriot missiles.") == (23, 30)
     assert answer_span(["Iran"], "Pro-Iranian demonstrators") is None
+
+
+def _question(answers: tuple[str, ...], evidence: str = "") -> TrainQuestion:
+    return TrainQuestion("q", "Where will the lantern festival move next spring?", answers, (), "2025-03-01", evidence,
+                         ("a",))
+
+
+_ARTICLE = {"a": {"title": "Festival moves", "published": "2025-03-01", "text": (
+    "The lantern festival drew large crowds this weekend.\n\nOrganisers said the lantern festival will move next "
+    "spring.\n\nTickets for the lantern festival sold out within hours.\n\nShops reported record sales during the "
+    "event.\n\nThe mayor thanked the volunteers who cleaned the streets.")}}
+
+
+def test_unanswerable_groups_come_only_where_the_articles_surely_lack_the_answer() -> None:
+    rng = random.Random(0)
+    assert groups(_question(("Velmora",)), _ARTICLE, rng) == []  # off by default: v2's recipe
+    [group] = groups(_question(("Velmora",)), _ARTICLE, rng, unanswerable=True)
+    assert not group.answerable and len(group.items) == 4 and not any(c.label for c in group.items)
+    # the sentences that restate the question most come first
+    assert group.items[0].sentence.text == "Organisers said the lantern festival will move next spring."
+    # an evidence passage is written to state the answer: missing it there is a paraphrase, not a lack
+    assert groups(_question(("Velmora",), evidence="It moves to the old harbour town."), _ARTICLE, rng,
+                  unanswerable=True) == []
+    # numbers are written as digits or words: not finding "3" does not show that "three" is absent
+    assert groups(_question(("3 days",)), _ARTICLE, rng, unanswerable=True) == []
+    assert groups(_question(("three",)), _ARTICLE, rng, unanswerable=True) == []
+    # an answerable question still gives answerable groups only
+    answered = groups(_question(("the volunteers",)), _ARTICLE, rng, unanswerable=True)
+    assert answered and all(g.answerable for g in answered)
+
+
+def test_unanswerable_group_needs_enough_sentences() -> None:
+    few = [Candidate(SentenceInput("One sentence only here.", "", None), 0, None, False, 0.5)]
+    assert unanswerable_group(_question(("Velmora",)), few, random.Random(0)) is None
 
 
 # --- the shipped model ----------------------------------------------------------------------------------------
@@ -193,6 +227,31 @@ def _tiny_base(folder: Path) -> None:
                         intermediate_size=64, max_position_embeddings=128)
     BertModel(config).save_pretrained(folder)
     shutil.copy(default_base() / "tokenizer.json", folder / "tokenizer.json")
+
+
+def test_listwise_loss_skips_groups_without_an_answer() -> None:
+    torch = pytest.importorskip("torch")
+    from rag.reader.train import _loss
+
+    relevance = torch.tensor([3.0, 0.0, 0.0, 0.0, -9.0, 5.0, 0.0, 0.0])  # group 2 has no answer; its 5.0 is wrong
+
+    def net(**_batch):  # noqa: ANN003, ANN202
+        return relevance, torch.zeros(8, 4), torch.zeros(8, 4)
+
+    batch = {"token_type_ids": torch.ones(8, 4, dtype=torch.long)}
+    no_span = torch.full((8,), -100)
+    s = TrainSettings(pointwise_weight=0.0, span_weight=0.0)
+    labels = torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0])
+    _, listwise, _ = _loss(net, batch, labels, no_span, no_span, 4, s)
+    expected = torch.nn.functional.cross_entropy(relevance[:4].view(1, 4), torch.zeros(1, dtype=torch.long))
+    assert torch.isclose(listwise, expected)
+    _, listwise, _ = _loss(net, batch, torch.zeros(8), no_span, no_span, 4, s)
+    assert listwise.item() == 0.0
+    # the pointwise term still sees the unanswerable group: its wrong 5.0 costs
+    with_pointwise = TrainSettings(pointwise_weight=1.0, span_weight=0.0)
+    low = _loss(net, batch, labels, no_span, no_span, 4, with_pointwise)[0]
+    relevance[5] = -5.0
+    assert _loss(net, batch, labels, no_span, no_span, 4, with_pointwise)[0] < low
 
 
 def test_tiny_training_run_writes_a_model_that_loads_back_and_reads(tmp_path: Path) -> None:

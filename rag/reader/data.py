@@ -56,10 +56,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Group:
-    """One positive and its hard negatives, positive first: the unit of the listwise loss."""
+    """One positive and its hard negatives, positive first: the unit of the listwise loss. An unanswerable group
+    (``answerable`` False) holds negatives only, the sentences of a question's own articles that share most of its
+    words when none of them holds the answer: they restate the premise without the answer, and teach the pointwise
+    score (what abstention reads) to stay low on them; the listwise loss skips such groups."""
 
     question: str
     items: tuple[Candidate, ...]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.items[0].label)
 
 
 def load_questions(folder: Path = DEFAULT_DATA) -> list[TrainQuestion]:
@@ -143,16 +150,46 @@ def shortlist(cands: Sequence[Candidate], top_k: int = 30) -> list[Candidate]:
     return [cands[i] for i in order]
 
 
+def _paraphrasable(answers: Sequence[str]) -> bool:
+    """An answer that articles often write otherwise (a number as digits or words, a date): not finding its text in
+    a sentence does not show that the sentence lacks it."""
+    return any(re.search(r"\d", a) or set(normalize_answer(a).split()) & _NUMBER_WORDS for a in answers)
+
+
+_NUMBER_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                 "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "million", "billion", "trillion",
+                 "half", "dozen", "percent"}
+
+
+def unanswerable_group(q: TrainQuestion, cands: Sequence[Candidate], rng: random.Random,
+                       negatives: int = 3) -> Group | None:
+    """The group of a question whose articles never state its answer: the ``negatives`` + 1 sentences sharing most
+    of its words (one of them drawn from the next ``2 * negatives`` for variety); None when the question has an
+    evidence passage (written to state the answer: a miss there is a paraphrase), an answer often paraphrased,
+    or too few sentences."""
+    if q.evidence or _paraphrasable(q.answers) or len(cands) < negatives + 1:
+        return None
+    hard = sorted(cands, key=lambda c: -c.overlap)
+    picked = hard[:negatives]
+    rest = hard[negatives:3 * negatives]
+    picked.append(rng.choice(rest) if rest else hard[negatives])
+    return Group(q.question, tuple(picked))
+
+
 def groups(q: TrainQuestion, corpus: dict[str, dict], rng: random.Random, negatives: int = 3,
-           positives: int = 2, filler: Sequence[Candidate] = ()) -> list[Group]:
+           positives: int = 2, filler: Sequence[Candidate] = (), unanswerable: bool = False) -> list[Group]:
     """Up to ``positives`` groups for ``q``: each one positive (evidence sentences first, then the article
     sentences sharing most question words) with ``negatives`` hard negatives (most question words first, a
     sentence naming a wrong option always among them when there is one, one random sentence for variety). A
     question with too few sentences of its own (an evidence passage alone) is padded from ``filler``: sentences
-    read for other questions of its week."""
+    read for other questions of its week. With ``unanswerable``, a question none of whose sentences holds the
+    answer gives its :func:`unanswerable_group`."""
     cands = candidates(q, corpus)
     pos = sorted((c for c in cands if c.label), key=lambda c: (not c.from_evidence, -c.overlap))[:positives]
     neg = [c for c in cands if not c.label]
+    if not pos and unanswerable:
+        group = unanswerable_group(q, cands, rng, negatives)
+        return [group] if group is not None else []
     pad = [c for c in filler if not holds_answer(q.answers, c.sentence.text)]
     if len(neg) < negatives and len(pad) >= negatives:
         neg += rng.sample(pad, negatives - len(neg))
@@ -173,9 +210,10 @@ def groups(q: TrainQuestion, corpus: dict[str, dict], rng: random.Random, negati
 
 
 def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit: int | None = None,
-          ) -> tuple[list[Group], list[TrainQuestion], dict[str, dict]]:
+          unanswerable: bool = False) -> tuple[list[Group], list[TrainQuestion], dict[str, dict]]:
     """(training groups, shuffled; held-out questions; the articles both need). ``limit`` keeps the first
-    ``limit`` groups after shuffling (for a quick run)."""
+    ``limit`` groups after shuffling (for a quick run); ``unanswerable`` adds the groups of questions whose
+    articles do not state the answer (:func:`unanswerable_group`)."""
     questions = load_questions(folder)
     train, heldout = split(questions)
     corpus = load_corpus(folder, {d for q in questions for d in q.doc_ids})
@@ -184,7 +222,9 @@ def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit
     for q in train:
         if q.evidence:
             week.setdefault(q.as_of, []).extend(candidates(replace(q, doc_ids=()), corpus))
-    out = [g for q in train for g in groups(q, corpus, rng, negatives, filler=week.get(q.as_of, ()))]
+    out = [g for q in train for g in groups(q, corpus, rng, negatives, filler=week.get(q.as_of, ()),
+                                            unanswerable=unanswerable)]
     rng.shuffle(out)
-    log.info("%d training groups from %d questions; %d questions held out", len(out), len(train), len(heldout))
+    log.info("%d training groups (%d unanswerable) from %d questions; %d questions held out", len(out),
+             sum(not g.answerable for g in out), len(train), len(heldout))
     return (out[:limit] if limit else out), heldout, corpus

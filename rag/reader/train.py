@@ -44,6 +44,7 @@ class TrainSettings:
     max_minutes: float = 45.0
     examples: int | None = None  # training groups kept (None: all)
     negatives: int = 3
+    unanswerable: bool = False  # add the groups of questions whose articles do not state the answer
     groups_per_step: int = 8
     lr: float = 4e-5
     head_lr: float = 1e-3
@@ -84,8 +85,10 @@ def _loss(net, batch, labels, starts, ends, group_size: int, s: TrainSettings): 
     from torch.nn import functional as F
 
     relevance, start, end = net(**batch)
-    listwise = F.cross_entropy(relevance.view(-1, group_size), torch.zeros(len(relevance) // group_size,
-                                                                           dtype=torch.long))
+    answerable = labels.view(-1, group_size)[:, 0] > 0  # an unanswerable group has no right row to rank first
+    by_group = relevance.view(-1, group_size)[answerable]
+    listwise = F.cross_entropy(by_group, torch.zeros(len(by_group), dtype=torch.long)) if len(by_group) \
+        else relevance.new_zeros(())
     pointwise = F.binary_cross_entropy_with_logits(relevance, labels)
     outside = batch["token_type_ids"] == 0
     start = start.masked_fill(outside, -1e4)
@@ -112,7 +115,8 @@ def train(s: TrainSettings) -> Path:
     base = Path(s.base) if s.base else default_base()
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
-    groups, heldout, corpus = data.build(Path(s.data), seed=s.seed, negatives=s.negatives, limit=s.examples)
+    groups, heldout, corpus = data.build(Path(s.data), seed=s.seed, negatives=s.negatives, limit=s.examples,
+                                         unanswerable=s.unanswerable)
     enc = Encoder(base / "tokenizer.json")
     net = ReaderNet.from_base(base)
     # The word embeddings stay as MiniLM learned them: 12M of its 23M weights, seen only sparsely by a few thousand
@@ -193,6 +197,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples", type=int, default=None,
                    help="train on the first N groups (1 answering sentence + negatives each) only; for a quick run")
     p.add_argument("--negatives", type=int, default=d.negatives, help="hard negatives per group (default %(default)s)")
+    p.add_argument("--unanswerable", action="store_true",
+                   help="also train on questions whose articles do not state the answer: their sentences that share "
+                   "most of the question's words, as negatives for the pointwise score (what abstention reads)")
     p.add_argument("--groups-per-step", type=int, default=d.groups_per_step, help="default %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="encoder learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
