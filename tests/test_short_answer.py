@@ -11,7 +11,7 @@ from conftest import SEED
 from fake_reader import FakeReader
 
 from rag.cli import main
-from rag.compose.short import asked_type, short_answer, typed_phrase
+from rag.compose.short import asked_type, of_type, short_answer, typed_phrase
 from rag.config import READER_OFF, load_settings
 from rag.dates import resolve_relative
 from rag.embed import HashEmbedder
@@ -103,13 +103,16 @@ def test_answers_carry_a_short_answer_by_kind(seed_dir: Path) -> None:
 
 
 def test_a_reader_picks_the_sentence_and_marks_the_short_answer(seed_dir: Path) -> None:
-    fake = FakeReader(("the systems",))
+    fake = FakeReader(("next year",))
     answer = _open(seed_dir, reader=fake).ask(SEED_QUESTION, as_of="2019-12-20")
-    assert answer.short_answer == "the systems" and "April next year" in answer.text
+    assert answer.short_answer == "2020" and "April next year" in answer.text  # the span, resolved
     question, sentences = fake.read_calls[-1]
     assert question == SEED_QUESTION and 1 < len(sentences) <= 16  # the 8 best-scored and the 8 best-supported
     april = next(s for s in sentences if "April next year" in s.text)
     assert april.published == "2019-12-14" and april.title.startswith("Russia and Turkey")
+    # A span that is not of the kind asked (no date for "when") gives way to the sentence's typed phrase.
+    off_type = _open(seed_dir, reader=FakeReader(("the systems",))).ask(SEED_QUESTION, as_of="2019-12-20")
+    assert off_type.short_answer == "April 2020"
     # A reader that finds the answer in none of them (every score under its threshold) declines.
     assert _open(seed_dir, reader=FakeReader(())).ask(SEED_QUESTION, as_of="2019-12-20").abstained
 
@@ -120,3 +123,11 @@ def test_cli_shows_the_short_answer_first(seed_dir: Path, capsys: pytest.Capture
     assert capsys.readouterr().out.splitlines()[0] == "Answer: April 2020"
     assert main([*argv, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["short_answer"] == "April 2020"
+
+
+def test_a_span_is_of_the_kind_asked_only_when_it_holds_that_kind() -> None:
+    assert of_type("date", "on 14 December 2019") and of_type("date", "next year") and not of_type("date", "the systems")
+    assert of_type("amount", "two divisions") and of_type("amount", "$4.5 billion") and not of_type("amount", "Russia")
+    assert of_type("person", "Ismail Demir") and not of_type("person", "the defence industry chief")
+    assert of_type("place", "Ankara") and not of_type("place", "the capital")
+    assert of_type("name", "the systems")

@@ -1,6 +1,7 @@
 """The short answer: the phrase of the chosen sentence that answers, as a news quiz would write it.
 
-The reader's span when it marks one; otherwise the typed phrase of the sentence that the question does not already
+The reader's span when it marks one of the kind asked (a date holds a date, an amount a number, a person or place a
+capitalized word: ``of_type``); otherwise the typed phrase of the sentence that the question does not already
 name: a date for "when", an amount for "how many / how much", a person for "who", a place for "where", a name for
 the rest. Relative dates are written out against the article's date ("April next year" -> "April 2020").
 """
@@ -56,13 +57,24 @@ _TIME_UNIT = re.compile(r"\s*(?:-|\s)?(?:seconds?|minutes?|hours?|days?|weeks?|m
 def short_answer(info: QuestionInfo, sentence: str, published: str | None,
                  span: tuple[int, int] | None = None) -> str:
     """The short answer ``sentence`` gives to the question of ``info``: ``sentence[span]`` when a reader marked
-    one, else its typed phrase (see the module); relative dates written out against ``published``; "" when the
-    sentence holds nothing of the kind asked."""
-    if span is not None and 0 <= span[0] < span[1] <= len(sentence):
-        phrase = sentence[span[0] : span[1]]
-    else:
-        phrase = typed_phrase(info, sentence)
+    one of the kind asked, else its typed phrase (see the module), else the span; relative dates written out
+    against ``published``; "" when there is neither."""
+    phrase = sentence[span[0] : span[1]] if span is not None and 0 <= span[0] < span[1] <= len(sentence) else ""
+    if not phrase or not of_type(asked_type(info), phrase):
+        phrase = typed_phrase(info, sentence) or phrase
     return resolve_relative(phrase.strip(" ,;:.\"'“”‘’()"), published)
+
+
+def of_type(kind: str, phrase: str) -> bool:
+    """Whether ``phrase`` can be an answer of the ``kind`` asked: a date holds a date, an amount a number, a person
+    or a place a capitalized word; anything can be a name."""
+    if kind == "date":
+        return any(p.search(phrase) for p in _DATES)
+    if kind == "amount":
+        return bool(_AMOUNT.search(phrase))
+    if kind in ("person", "place"):
+        return any(w[:1].isupper() for w in phrase.split())
+    return True
 
 
 def typed_phrase(info: QuestionInfo, sentence: str) -> str:
