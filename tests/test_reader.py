@@ -16,7 +16,7 @@ from rag.chunk import sentence_spans
 from rag.reader import SentenceInput, load_reader
 from rag.reader.calibration import Platt, abstention_rate, abstention_threshold, fit_platt
 from rag.reader.data import Candidate, TrainQuestion, answer_span, groups, holds_answer, unanswerable_group
-from rag.reader.features import Encoder, best_span, token_span
+from rag.reader.features import Encoder, best_span, token_span, whole_words
 from rag.reader.train import TrainSettings, default_base, train
 
 SEED = Path(__file__).resolve().parent.parent / "rag" / "data" / "demo" / "seed-s400.txt"
@@ -81,6 +81,15 @@ def test_token_offsets_map_a_span_back_to_the_sentences_characters() -> None:
     assert sentence[s:e] == "April next year"
     # the headline and date are read but never marked: their tokens carry no sentence offsets
     assert sum(o[0] >= 0 for o in batch.offsets[0]) < batch.attention_mask[0].sum() - 10
+
+
+def test_a_span_is_widened_to_the_whole_words_it_cuts() -> None:
+    text = "Some 1,426 pilgrims died in Phailin's wake, 3.5 times more."
+    assert text[slice(*whole_words(text, (8, 10)))] == "1,426"  # the tokenizer's "426" of "1", ",", "426"
+    assert text[slice(*whole_words(text, (28, 31)))] == "Phailin"  # a word piece
+    assert text[slice(*whole_words(text, (44, 46)))] == "3.5"
+    assert whole_words(text, (5, 10)) == (5, 10) and whole_words(text, (0, 4)) == (0, 4)
+    assert text[slice(*whole_words(text, (42, 46)))] == ", 3.5"  # a comma between words joins nothing
 
 
 def test_answer_matching_is_on_word_boundaries() -> None:

@@ -111,3 +111,19 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequenc
     pair = np.where((j >= i) & (j - i < max_tokens), pair, neg)
     s, e = np.unravel_index(int(np.argmax(pair)), pair.shape)
     return (offsets[s][0], offsets[e][1]), float(pair[s, e])
+
+
+def whole_words(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """``span`` widened to the whole words it cuts: the tokenizer splits "1,426" into "1", ",", "426" and "Phailin"
+    into word pieces, and the span head may start or end inside them."""
+    start, end = span
+
+    def joins(i: int) -> bool:  # text[i] continues the word or number around it
+        return text[i].isalnum() or (text[i] in ",." and 0 < i < len(text) - 1 and text[i - 1].isdigit()
+                                     and text[i + 1].isdigit())
+
+    while 0 < start < len(text) and joins(start) and joins(start - 1):
+        start -= 1
+    while 0 < end < len(text) and joins(end - 1) and joins(end):
+        end += 1
+    return start, end

@@ -14,7 +14,7 @@ import numpy as np
 from rag.errors import RagError
 from rag.reader.base import Reading, SentenceInput
 from rag.reader.calibration import Platt
-from rag.reader.features import Encoder, best_span
+from rag.reader.features import Encoder, best_span, whole_words
 from rag.text import content_terms, normalize_answer
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,9 @@ class TrainedReader:
         raw = self.raw(question, sentences)
         probs = self.calibration.probability(raw.relevance)
         out = []
-        for i, p in enumerate(probs):
+        for i, (p, sentence) in enumerate(zip(probs, sentences, strict=True)):
             found = best_span(raw.start[i], raw.end[i], raw.offsets[i], MAX_SPAN_TOKENS)
-            out.append(Reading(float(p), found[0] if found else None))
+            out.append(Reading(float(p), whole_words(sentence.text, found[0]) if found else None))
         return out
 
     def choose(self, question: str, options: Sequence[str], sentences: Sequence[SentenceInput]) -> list[float]:
