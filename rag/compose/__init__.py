@@ -17,7 +17,7 @@ from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_f
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
-from rag.compose.reading import read_best
+from rag.compose.reading import read_ranked, runner_up
 from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
@@ -62,19 +62,20 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. A reader, when one
     # is given (it is off by default: docs/reader.md has why), picks the sentence among the best-scored ones and
     # marks the short answer in it.
-    declined, span = unanswered(info, search_text, best, read), None
+    declined, span, second = unanswered(info, search_text, best, read), None, None
     if reader is not None and not declined:
-        picked = read_best(reader, search_text, candidates)
-        best, reading = picked if picked is not None else (None, None)
+        ranked = read_ranked(reader, search_text, candidates)
+        best, reading = ranked[0] if ranked else (None, None)
         declined = reading is None or reading.score < reader.threshold
         span = reading.span if reading is not None else None
+        second = runner_up(ranked)
     if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     if _stale(search_text, best, query.latest):
         text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
         return Answer(text=text, abstained=True, related=_related(hits), **base)
     short = short_answer(info, best.text, best.hit.article.published, span)
-    return replace(_free_answer(info, candidates, best, base), short_answer=short)
+    return replace(_free_answer(info, candidates, best, base, second), short_answer=short)
 
 
 def _picked(answer: Answer) -> Answer:

@@ -37,7 +37,10 @@ def _same_news(best: Candidate, other: Candidate) -> bool:
     return first is None or second is None or abs((first - second).days) <= AGREE_DAYS
 
 
-def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, base: dict) -> Answer:
+def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, base: dict,
+                 read_second: Candidate | None = None) -> Answer:
+    """``best`` cited, then a second sentence (``read_second``, the reader's runner-up, when given; else the
+    best-scored other one close to it), the sources that agree, or one that gives another number."""
     cited = _Cited()
     parts = [_sentence(best, info, cited, lead=True)]
     key = _answer_tokens(info, best.text)
@@ -56,6 +59,8 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
     second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
                    and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree
                    and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
+    if read_second is not None and read_second not in agree:
+        second = read_second
     if differ is not None:
         parts.append(T.DISAGREE.format(
             first=trim(info, best.text).rstrip("."), first_source=best.hit.article.source or best.hit.article.title,

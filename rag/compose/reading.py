@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.compose.candidates import Candidate
+from rag.compose.candidates import _FINISHED, Candidate
 from rag.reader.base import Reader, Reading, SentenceInput
 
 # The composer's best-scored candidates that the reader reads (its score carries retrieval rank and the question's
@@ -13,6 +13,8 @@ from rag.reader.base import Reader, Reading, SentenceInput
 READ_TOP = 8
 # The composer's score added to the reader's probability when choosing among them.
 RULE_WEIGHT = 1.0
+# The reader's runner-up is the answer's second sentence when its probability is at least this share of the best's.
+SECOND_SHARE = 0.25
 
 
 def read_sentences(reader: Reader, question: str, cands: Sequence[Candidate]) -> list[Reading]:
@@ -33,12 +35,26 @@ def shortlist(cands: Sequence[Candidate], top_k: int = READ_TOP) -> list[Candida
     return [cands[i] for i in dict.fromkeys(by_score + by_support)]
 
 
-def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
-    """The candidate the reader takes to answer ``question`` (its probability plus RULE_WEIGHT of the composer's
-    score, among the shortlist) with its Reading; None when there is no candidate."""
+def read_ranked(reader: Reader, question: str, cands: Sequence[Candidate]) -> list[tuple[Candidate, Reading]]:
+    """The shortlist of ``cands`` with the reader's Reading of each, best first: by its probability plus
+    RULE_WEIGHT of the composer's score (ties: shortlist order)."""
     top = shortlist(cands)
-    if not top:
+    readings = read_sentences(reader, question, top) if top else []
+    order = sorted(range(len(top)), key=lambda i: (-(readings[i].score + RULE_WEIGHT * top[i].score), i))
+    return [(top[i], readings[i]) for i in order]
+
+
+def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
+    """The candidate the reader takes to answer ``question`` with its Reading; None when there is no candidate."""
+    ranked = read_ranked(reader, question, cands)
+    return ranked[0] if ranked else None
+
+
+def runner_up(ranked: Sequence[tuple[Candidate, Reading]]) -> Candidate | None:
+    """The second sentence of the answer by the reader's ranking: the best-ranked other sentence that is finished
+    (no caption or dateline) and whose probability is at least SECOND_SHARE of the first's; None when none is."""
+    if not ranked:
         return None
-    readings = read_sentences(reader, question, top)
-    best = max(range(len(top)), key=lambda i: (readings[i].score + RULE_WEIGHT * top[i].score, -i))
-    return top[best], readings[best]
+    (first, reading), rest = ranked[0], ranked[1:]
+    return next((c for c, r in rest if r.score >= SECOND_SHARE * reading.score and c.text != first.text
+                 and _FINISHED.search(c.text)), None)
