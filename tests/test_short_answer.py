@@ -131,3 +131,19 @@ def test_a_span_is_of_the_kind_asked_only_when_it_holds_that_kind() -> None:
     assert of_type("person", "Ismail Demir") and not of_type("person", "the defence industry chief")
     assert of_type("place", "Ankara") and not of_type("place", "the capital")
     assert of_type("name", "the systems")
+
+
+def test_the_readers_runner_up_is_the_second_sentence_when_it_is_likely_enough() -> None:
+    from types import SimpleNamespace
+
+    from rag.compose.reading import SECOND_SHARE, runner_up
+    from rag.reader.base import Reading
+
+    first, caption, close, far = (SimpleNamespace(text=t) for t in (
+        "Russia will deliver the systems in April next year.", "Photo: AP", "The deal covers two divisions.",
+        "Officials met in Ankara on Monday."))
+    ranked = [(first, Reading(0.8)), (caption, Reading(0.7)), (close, Reading(0.8 * SECOND_SHARE)),
+              (far, Reading(0.1))]
+    assert runner_up(ranked) is close  # the caption is passed over: it is no finished sentence
+    assert runner_up([(first, Reading(0.8)), (far, Reading(0.8 * SECOND_SHARE - 0.01))]) is None
+    assert runner_up([(first, Reading(0.8))]) is None and runner_up([]) is None
