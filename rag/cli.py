@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--headline-weight", type=float, metavar="X",
                    help="weight of the headline ranking fused into the lexical list (default 1; 0 = off, an ablation)")
     _reader_options(c)
-    c.add_argument("--compare-no-reader", action="store_true", help="with --reader: run the set again without it, on the "
+    c.add_argument("--compare-no-reader", action="store_true", help="run the set again without the reader, on the "
                    "same retrieval, and print both columns side by side (the report gets the second as no_reader)")
 
     c = command("follow", "poll feeds and pages on a schedule, ingesting new and corrected items as they come",
@@ -187,10 +187,10 @@ def _filters(c: argparse.ArgumentParser) -> None:
 def _reader_options(c: argparse.ArgumentParser) -> None:
     group = c.add_mutually_exclusive_group()
     group.add_argument("--reader", metavar="DIR", nargs="?", const=READER_SHIPPED,
-                       help="let newsrag's trained reader pick the answer's sentence and mark its short answer: "
-                       "the shipped model, or the one in DIR (off by default; $NEWSRAG_READER sets it too)")
-    group.add_argument("--no-reader", action="store_true", help="answer by the composer's rules alone (the default, "
-                       "unless $NEWSRAG_READER turns the reader on)")
+                       help="the trained reader that picks the answer's sentence and marks its short answer: the "
+                       "shipped model (the default), or the one in DIR ($NEWSRAG_READER sets it too)")
+    group.add_argument("--no-reader", action="store_true", help="answer by the composer's rules alone, without the "
+                       "reader ($NEWSRAG_READER=none does the same)")
 
 
 
@@ -380,8 +380,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.compare_no_reader:
         reader = index.reader()
         if reader is None:
-            raise RagError("--compare-no-reader compares the reader with the rules: add --reader [DIR] "
-                           "(the reader is off by default)")
+            raise RagError("--compare-no-reader compares the reader with the rules, and the reader is off: drop "
+                           "--no-reader (or unset NEWSRAG_READER=none), or name one with --reader DIR")
         rules = NewsIndex.open(args.index, settings=replace(index.settings, reader=READER_OFF))
         with tqdm(total=len(questions), desc="eval, no reader", unit=" q", file=sys.stderr, dynamic_ncols=True) as bar:
             report["no_reader"] = run_eval(rules, questions, args.top_k, bar.update)

@@ -180,7 +180,10 @@ def test_a_cold_ask_imports_no_torch_and_answers_as_in_process(demo_index_dir: P
         index.close()
     _, done = run_ask(demo_index_dir, question)
     assert done.stdout.strip() == expected.strip() and "April" in done.stdout
-    for command in (["ask", question, "--index", str(demo_index_dir)], ["stats", "--index", str(demo_index_dir)]):
+    # The reader (on by default) runs on onnxruntime; without it, and for stats, nothing heavy is imported.
+    assert heavy_imports(["ask", question, "--index", str(demo_index_dir)]) == ["onnxruntime"]
+    for command in (["ask", question, "--index", str(demo_index_dir), "--no-reader"],
+                    ["stats", "--index", str(demo_index_dir)]):
         assert heavy_imports(command) == [], command
     assert "torch" in HEAVY_MODULES and "sentence_transformers" in HEAVY_MODULES
 

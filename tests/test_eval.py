@@ -343,8 +343,8 @@ def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
     from fake_reader import FakeReader
 
     tiny_index.close()
-    # A reader that marks the wrong word: its column must differ from the rules' on the same answers.
-    monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None: FakeReader(("Lavaville",)))
+    # A reader that marks too much: its column must differ from the rules' on the same answers.
+    monkeypatch.setattr("rag.pipeline.load_reader", lambda path=None: FakeReader(("About 3,000",)))
     questions = tmp_path / "questions.jsonl"
     questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
                                      "answers": ["3,000"], "gold_doc_ids": ["t-volcano"]}) + "\n", encoding="utf-8")
@@ -354,7 +354,7 @@ def test_cli_eval_compares_the_reader_with_the_rules_on_the_same_retrieval(
     assert main(argv) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report["no_reader"]) == set(REPORT_KEYS)
-    assert report["per_question"][0]["short_answer"] == "Lavaville"
+    assert report["per_question"][0]["short_answer"] == "About 3,000"
     assert report["no_reader"]["per_question"][0]["short_answer"] == "3,000"
     assert report["answer"]["short_em"] == 0.0 and report["no_reader"]["answer"]["short_em"] == 1.0
     assert report["answer"]["contains"] == report["no_reader"]["answer"]["contains"]  # the same answer text
@@ -476,6 +476,7 @@ def test_cli_eval_compare_without_a_reader_says_to_add_one(tiny_index, tmp_path:
     questions = tmp_path / "questions.jsonl"
     questions.write_text(json.dumps({"id": "v", "question": "How many Lavaville residents were evacuated?",
                                      "answers": ["3,000"]}) + "\n", encoding="utf-8")
-    # The reader is off by default, so the comparison would set the rules against themselves.
-    assert main(["eval", str(questions), "--index", str(tiny_index.backend.dir), "--compare-no-reader"]) == 2
-    assert "add --reader" in capsys.readouterr().err
+    # With the reader off, the comparison would set the rules against themselves.
+    assert main(["eval", str(questions), "--index", str(tiny_index.backend.dir), "--no-reader",
+                 "--compare-no-reader"]) == 2
+    assert "drop --no-reader" in capsys.readouterr().err

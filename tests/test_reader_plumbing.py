@@ -37,8 +37,8 @@ def _seed_index(path: Path, **settings: str) -> NewsIndex:
 
 
 def test_settings_read_the_reader_from_arguments_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().reader == READER_OFF and load_settings().reader_off  # off unless asked for
-    assert not load_settings(reader=READER_SHIPPED).reader_off
+    assert load_settings().reader == READER_SHIPPED and not load_settings().reader_off  # on unless turned off
+    assert load_settings(reader=READER_OFF).reader_off
     monkeypatch.setenv("NEWSRAG_READER", "None")
     assert load_settings().reader_off
     assert load_settings(reader="/models/r").reader == "/models/r" and not load_settings(reader="/models/r").reader_off

@@ -75,7 +75,12 @@ def test_a_reader_span_is_the_short_answer_and_its_relative_date_is_resolved() -
     start = sentence.index("April")
     info = analyze("When will the systems be installed?")
     assert short_answer(info, sentence, "2019-12-14", (start, start + len("April next year"))) == "April 2020"
-    assert short_answer(info, sentence, "2019-12-14", (start, start + 5)) == "April"
+    # the span "April" inside the sentence's more specific date "April next year": that date
+    assert short_answer(info, sentence, "2019-12-14", (start, start + 5)) == "April 2020"
+    amount = "The agreement with Russia on the acquisition of S-400 includes two divisions."
+    at = amount.index("two divisions")
+    assert short_answer(analyze("How many divisions does the deal cover?"), amount, None, (at, at + 13)) == \
+        "two divisions"  # the span, not the typed "two"
     assert short_answer(info, sentence, "2019-12-14", (5, 999)) == "April 2020"  # a span outside: the typed phrase
 
 
@@ -105,7 +110,7 @@ def test_answers_carry_a_short_answer_by_kind(seed_dir: Path) -> None:
 def test_a_reader_picks_the_sentence_and_marks_the_short_answer(seed_dir: Path) -> None:
     fake = FakeReader(("next year",))
     answer = _open(seed_dir, reader=fake).ask(SEED_QUESTION, as_of="2019-12-20")
-    assert answer.short_answer == "2020" and "April next year" in answer.text  # the span, resolved
+    assert answer.short_answer == "April 2020" and "April next year" in answer.text  # the span's date, resolved
     question, sentences = fake.read_calls[-1]
     assert question == SEED_QUESTION and 1 < len(sentences) <= 16  # the 8 best-scored and the 8 best-supported
     april = next(s for s in sentences if "April next year" in s.text)

@@ -66,7 +66,9 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if reader is not None and not declined:
         ranked = read_ranked(reader, search_text, candidates)
         best, reading = ranked[0] if ranked else (None, None)
-        declined = reading is None or reading.score < reader.threshold
+        # Declined when no sentence is likely to answer: the most probable one, which need not be the one picked
+        # (that one adds the rules' score); bench/reader_threshold.py reads the same maximum.
+        declined = reading is None or max(r.score for _, r in ranked) < reader.threshold
         span = reading.span if reading is not None else None
         second = runner_up(ranked)
     if declined:

@@ -57,11 +57,17 @@ _TIME_UNIT = re.compile(r"\s*(?:-|\s)?(?:seconds?|minutes?|hours?|days?|weeks?|m
 def short_answer(info: QuestionInfo, sentence: str, published: str | None,
                  span: tuple[int, int] | None = None) -> str:
     """The short answer ``sentence`` gives to the question of ``info``: ``sentence[span]`` when a reader marked
-    one of the kind asked, else its typed phrase (see the module), else the span; relative dates written out
-    against ``published``; "" when there is neither."""
+    one of the kind asked (widened to the sentence's most specific date around it for "when"), else its typed
+    phrase (see the module), else the span; relative dates written out against ``published``; "" when there is
+    neither."""
     phrase = sentence[span[0] : span[1]] if span is not None and 0 <= span[0] < span[1] <= len(sentence) else ""
-    if not phrase or not of_type(asked_type(info), phrase):
+    kind = asked_type(info)
+    if not phrase or not of_type(kind, phrase):
         phrase = typed_phrase(info, sentence) or phrase
+    elif kind == "date":
+        # A date span inside a more specific date of the sentence ("April" of "April next year") is that date.
+        typed = _date(info, sentence)
+        phrase = typed if phrase in typed else phrase
     return resolve_relative(phrase.strip(" ,;:.\"'“”‘’()"), published)
 
 
