@@ -59,9 +59,9 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     candidates = score_candidates(info, read)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
     # Abstention stays with the rules: on the demo sets the reader's probability does not tell the unanswerable
-    # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. A reader, when one
-    # is given (it is off by default: docs/reader.md has why), picks the sentence among the best-scored ones and
-    # marks the short answer in it.
+    # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. The reader (on by
+    # default; None here with --no-reader) orders the best-scored sentences: its first is the answer's, its
+    # runner-up the second, and it marks the short answer.
     declined, span, second = unanswered(info, search_text, best, read), None, None
     if reader is not None and not declined:
         ranked = read_ranked(reader, search_text, candidates)
