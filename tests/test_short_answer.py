@@ -11,6 +11,7 @@ from conftest import SEED
 from fake_reader import FakeReader
 
 from rag.cli import main
+from rag.compose.reading import READ_TOP
 from rag.compose.short import asked_type, of_type, short_answer, typed_phrase
 from rag.config import READER_OFF, load_settings
 from rag.dates import resolve_relative
@@ -112,7 +113,7 @@ def test_a_reader_picks_the_sentence_and_marks_the_short_answer(seed_dir: Path) 
     answer = _open(seed_dir, reader=fake).ask(SEED_QUESTION, as_of="2019-12-20")
     assert answer.short_answer == "April 2020" and "April next year" in answer.text  # the span's date, resolved
     question, sentences = fake.read_calls[-1]
-    assert question == SEED_QUESTION and 1 < len(sentences) <= 16  # the 8 best-scored and the 8 best-supported
+    assert question == SEED_QUESTION and 1 < len(sentences) <= 2 * READ_TOP  # the best-scored and best-supported
     april = next(s for s in sentences if "April next year" in s.text)
     assert april.published == "2019-12-14" and april.title.startswith("Russia and Turkey")
     # A span that is not of the kind asked (no date for "when") gives way to the sentence's typed phrase.
