@@ -46,12 +46,6 @@ def read_ranked(reader: Reader, question: str, cands: Sequence[Candidate]) -> li
     return [(top[i], readings[i]) for i in order]
 
 
-def read_best(reader: Reader, question: str, cands: Sequence[Candidate]) -> tuple[Candidate, Reading] | None:
-    """The candidate the reader takes to answer ``question`` with its Reading; None when there is no candidate."""
-    ranked = read_ranked(reader, question, cands)
-    return ranked[0] if ranked else None
-
-
 def runner_up(ranked: Sequence[tuple[Candidate, Reading]]) -> Candidate | None:
     """The second sentence of the answer by the reader's ranking: the best-ranked other sentence that is finished
     (no caption or dateline) and whose probability is at least SECOND_SHARE of the first's; None when none is."""

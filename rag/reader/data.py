@@ -151,8 +151,8 @@ def shortlist(cands: Sequence[Candidate], top_k: int = 30) -> list[Candidate]:
 
 
 def _paraphrasable(answers: Sequence[str]) -> bool:
-    """An answer that articles often write otherwise (a number as digits or words, a date): not finding its text in
-    a sentence does not show that the sentence lacks it."""
+    """An answer that articles often write otherwise (a number as digits or as words, a date with its digits): not
+    finding its text in a sentence does not show that the sentence lacks it."""
     return any(re.search(r"\d", a) or set(normalize_answer(a).split()) & _NUMBER_WORDS for a in answers)
 
 

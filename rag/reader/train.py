@@ -1,6 +1,8 @@
 """Train newsrag's reader and write its model directory (config.json, model.onnx, tokenizer.json).
 
-    newsrag train-reader --data PATH/realtimeqa-train --out rag/models/reader --max-minutes 45
+    newsrag train-reader --data PATH/realtimeqa-train --out DIR
+
+(the defaults are the shipped model's recipe: three passes, the unanswerable groups, at most 55 minutes.)
 
 Examples come from ``rag.reader.data`` (2026 weeks held out); the loss is listwise cross-entropy over each group
 (one answering sentence, hard negatives) plus a pointwise logistic term (so that scores compare across questions,
@@ -40,11 +42,11 @@ class TrainSettings:
     data: str = str(DEFAULT_DATA)
     out: str = "rag/models/reader"
     base: str = ""
-    epochs: int = 1
-    max_minutes: float = 45.0
+    epochs: int = 3
+    max_minutes: float = 55.0
     examples: int | None = None  # training groups kept (None: all)
     negatives: int = 3
-    unanswerable: bool = False  # add the groups of questions whose articles do not state the answer
+    unanswerable: bool = True  # add the groups of questions whose articles do not state the answer
     groups_per_step: int = 8
     lr: float = 4e-5
     head_lr: float = 1e-3
@@ -197,9 +199,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples", type=int, default=None,
                    help="train on the first N groups (1 answering sentence + negatives each) only; for a quick run")
     p.add_argument("--negatives", type=int, default=d.negatives, help="hard negatives per group (default %(default)s)")
-    p.add_argument("--unanswerable", action="store_true",
+    p.add_argument("--unanswerable", action=argparse.BooleanOptionalAction, default=d.unanswerable,
                    help="also train on questions whose articles do not state the answer: their sentences that share "
-                   "most of the question's words, as negatives for the pointwise score (what abstention reads)")
+                   "most of the question's words, as negatives for the pointwise score (default: on; "
+                   "--no-unanswerable is version 2's recipe)")
     p.add_argument("--groups-per-step", type=int, default=d.groups_per_step, help="default %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="encoder learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
