@@ -1,7 +1,7 @@
 """Where the reader's abstention threshold sits on the demo corpus's question sets: for each free-form question, the
-reader's probability for the sentence the composer picks with it, then the abstention recall (unanswerable
-questions declined) and false abstention rate (answerable ones declined) at each threshold, with the name rules the
-composer keeps beside the reader (``rag.compose.abstain.unanswered``).
+reader's best probability over the sentences the composer has it read; then, for each set and for all together,
+the abstention recall (unanswerable questions declined) and false abstention rate (answerable ones declined) at
+each threshold, with the rules the composer keeps beside the reader (``rag.compose.abstain.unanswered``).
 
     python -m bench.reader_threshold --index /tmp/demo-reader --model rag/models/reader \
         tests/data/questions.jsonl tests/data/heldout_questions.jsonl
@@ -51,8 +51,9 @@ def main() -> None:
     args = p.parse_args()
     reader = Recording(TrainedReader.load(args.model))
     index = NewsIndex.open(args.index, reader=reader)
-    rows = []  # (answerable, best probability, declined by the composer with the reader's threshold at 0)
+    by_set: dict[str, list[tuple[bool, float, bool]]] = {}  # (answerable, best probability, declined at 0)
     for path in args.questions:
+        rows = by_set.setdefault(path, [])
         for q in load_questions(path):
             if q.choices:
                 continue
@@ -60,12 +61,20 @@ def main() -> None:
             answer = index.ask(q.question, as_of=q.as_of, history=q.history)
             best = reader.best[0] if reader.best else 0.0
             rows.append((q.answerable, best, answer.abstained))
+    if len(by_set) > 1:
+        by_set["all sets"] = [r for rows in list(by_set.values()) for r in rows]
+    for name, rows in by_set.items():
+        _table(name, rows, sorted({*THRESHOLDS, round(reader.inner.threshold, 3)}), reader.inner.threshold)
+
+
+def _table(name: str, rows: Sequence[tuple[bool, float, bool]], thresholds: Sequence[float], model: float) -> None:
+    """Recall and false abstention of ``rows`` at each threshold."""
     answerable = [r for r in rows if r[0]]
     unanswerable = [r for r in rows if not r[0]]
-    print(f"{len(answerable)} answerable, {len(unanswerable)} unanswerable free-form questions "
-          f"(model threshold {reader.inner.threshold:.3f})")
+    print(f"\n{name}: {len(answerable)} answerable, {len(unanswerable)} unanswerable free-form questions "
+          f"(model threshold {model:.3f})")
     print(f"{'threshold':>9}  {'recall':>6}  {'false abstention':>16}")
-    for t in sorted({*THRESHOLDS, round(reader.inner.threshold, 3)}):
+    for t in thresholds:
         recall = sum(r[2] or r[1] < t for r in unanswerable) / max(1, len(unanswerable))
         false = sum(r[2] or r[1] < t for r in answerable) / max(1, len(answerable))
         print(f"{t:>9.3f}  {recall:>6.3f}  {false:>16.3f}")
