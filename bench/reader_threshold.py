@@ -1,7 +1,8 @@
 """Where the reader's abstention threshold sits on the demo corpus's question sets: for each free-form question, the
 reader's best probability over the sentences the composer has it read; then, for each set and for all together,
 the abstention recall (unanswerable questions declined) and false abstention rate (answerable ones declined) at
-each threshold, with the rules the composer keeps beside the reader (``rag.compose.abstain.unanswered``).
+each threshold, with the rules the composer keeps beside the reader (``rag.compose.abstain.unanswered``) and the
+model's ``span_threshold``.
 
     python -m bench.reader_threshold --index /tmp/demo-reader --model rag/models/reader \
         tests/data/questions.jsonl tests/data/heldout_questions.jsonl
@@ -33,6 +34,10 @@ class Recording:
     @property
     def name(self) -> str:
         return self.inner.name
+
+    @property
+    def span_threshold(self) -> float | None:  # the composer's other reader rule stays as shipped
+        return self.inner.span_threshold
 
     def read(self, question: str, sentences: Sequence[SentenceInput]) -> list[Reading]:
         out = self.inner.read(question, sentences)

@@ -14,6 +14,8 @@ class FakeReader:
     words: tuple[str, ...] = ()
     name: str = "fake"
     threshold: float = 0.5
+    span_threshold: float | None = None
+    span_score: float | None = None  # how sure it is of every span it marks
     read_calls: list[tuple[str, tuple[SentenceInput, ...]]] = field(default_factory=list)
     choose_calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
@@ -30,5 +32,5 @@ class FakeReader:
         for word in self.words:
             start = text.find(word)
             if start >= 0:
-                return Reading(0.9, (start, start + len(word)))
+                return Reading(0.9, (start, start + len(word)), self.span_score)
         return Reading(0.1, None)

@@ -119,6 +119,11 @@ def test_a_reader_picks_the_sentence_and_marks_the_short_answer(seed_dir: Path) 
     # A span that is not of the kind asked (no date for "when") gives way to the sentence's typed phrase.
     off_type = _open(seed_dir, reader=FakeReader(("the systems",))).ask(SEED_QUESTION, as_of="2019-12-20")
     assert off_type.short_answer == "April 2020"
+    # A reader unsure of the span it marks (under its span threshold) declines; sure enough, it answers.
+    unsure = FakeReader(("next year",), span_threshold=3.0, span_score=2.5)
+    assert _open(seed_dir, reader=unsure).ask(SEED_QUESTION, as_of="2019-12-20").abstained
+    sure = FakeReader(("next year",), span_threshold=3.0, span_score=3.5)
+    assert _open(seed_dir, reader=sure).ask(SEED_QUESTION, as_of="2019-12-20").short_answer == "April 2020"
     # A reader that finds the answer in none of them (every score under its threshold) declines.
     assert _open(seed_dir, reader=FakeReader(())).ask(SEED_QUESTION, as_of="2019-12-20").abstained
 

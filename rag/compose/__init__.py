@@ -22,7 +22,7 @@ from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
 from rag.question import analyze, is_true_false
-from rag.reader.base import Reader
+from rag.reader.base import Reader, Reading
 from rag.retrieve import option_hits
 from rag.text import content_terms, stem
 from rag.types import Answer, Hit
@@ -67,8 +67,10 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         ranked = read_ranked(reader, search_text, candidates)
         best, reading = ranked[0] if ranked else (None, None)
         # Declined when no sentence is likely to answer: the most probable one, which need not be the one picked
-        # (that one adds the rules' score); bench/reader_threshold.py reads the same maximum.
-        declined = reading is None or max(r.score for _, r in ranked) < reader.threshold
+        # (that one adds the rules' score); bench/reader_threshold.py reads the same maximum. Or when the reader is
+        # unsure of the answer it marks in the sentence it picked.
+        declined = (reading is None or max(r.score for _, r in ranked) < reader.threshold
+                    or _unsure_span(reader, reading))
         span = reading.span if reading is not None else None
         second = runner_up(ranked)
     if declined:
@@ -78,6 +80,13 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         return Answer(text=text, abstained=True, related=_related(hits), **base)
     short = short_answer(info, best.text, best.hit.article.published, span)
     return replace(_free_answer(info, candidates, best, base, second), short_answer=short)
+
+
+def _unsure_span(reader: Reader, reading: Reading) -> bool:
+    """Whether the reader is too unsure of the answer it marks in its sentence (``Reader.span_threshold``): what
+    a sentence that restates the question without its answer looks like to the span head (docs/reader.md)."""
+    limit = getattr(reader, "span_threshold", None)
+    return limit is not None and reading.span_score is not None and reading.span_score < limit
 
 
 def _picked(answer: Answer) -> Answer:

@@ -27,16 +27,20 @@ class Reading:
     """What the reader makes of one candidate sentence for one question.
 
     ``score`` is a calibrated probability in [0, 1] that the sentence answers the question; ``span`` is the
-    answer's [start, end) character offsets inside ``SentenceInput.text``, or None when the reader marks none."""
+    answer's [start, end) character offsets inside ``SentenceInput.text``, or None when the reader marks none;
+    ``span_score`` how sure the reader is of that span (its start + end logit; None when it marks none)."""
 
     score: float
     span: tuple[int, int] | None = None
+    span_score: float | None = None
 
 
 class Reader(Protocol):
     name: str
     # Calibrated on held-out training weeks: a question whose best sentence scores below it is declined.
     threshold: float
+    # A question whose answering sentence's span scores below it is declined (None: no such rule).
+    span_threshold: float | None
 
     def read(self, question: str, sentences: Sequence[SentenceInput]) -> list[Reading]:
         """One Reading per sentence, in the order given."""

@@ -45,6 +45,7 @@ class TrainedReader:
         self.config = config
         self.name = str(config.get("name", directory.name))
         self.threshold = float(config.get("threshold", 0.5))
+        self.span_threshold = float(config["span_threshold"]) if config.get("span_threshold") is not None else None
         self.calibration = Platt.from_config(config.get("calibration", {}))
         self.encoder = Encoder(directory / "tokenizer.json", int(config.get("max_length", 96)))
         options = ort.SessionOptions()
@@ -81,7 +82,8 @@ class TrainedReader:
         out = []
         for i, (p, sentence) in enumerate(zip(probs, sentences, strict=True)):
             found = best_span(raw.start[i], raw.end[i], raw.offsets[i], MAX_SPAN_TOKENS)
-            out.append(Reading(float(p), whole_words(sentence.text, found[0]) if found else None))
+            out.append(Reading(float(p), whole_words(sentence.text, found[0]) if found else None,
+                               found[1] if found else None))
         return out
 
     def choose(self, question: str, options: Sequence[str], sentences: Sequence[SentenceInput]) -> list[float]:
