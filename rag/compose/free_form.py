@@ -56,11 +56,12 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
             agree.append(c)
         elif differ is None and info.kind in ("how_many", "how_much") and key and tokens_c and not key & tokens_c:
             differ = c
-    second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
-                   and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree
-                   and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
     if read_second is not None and read_second not in agree:
         second = read_second
+    else:
+        second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
+                       and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree
+                       and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
     if differ is not None:
         parts.append(T.DISAGREE.format(
             first=trim(info, best.text).rstrip("."), first_source=best.hit.article.source or best.hit.article.title,
