@@ -13,11 +13,11 @@ the repository: the articles and quizzes are copyrighted news and are never comm
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 from pathlib import Path
 
 from rag.reader import data
+from rag.reader.asked import write_corpus
 
 
 def main() -> None:
@@ -30,15 +30,8 @@ def main() -> None:
         raise SystemExit(f"--out {out} is inside the repository: the articles are copyrighted news, write elsewhere")
     _, heldout = data.split(data.load_questions(Path(args.data)))
     asked = [q for q in heldout if q.doc_ids]
-    wanted = {d for q in asked for d in q.doc_ids}
     out.mkdir(parents=True, exist_ok=True)
-    articles = 0
-    with gzip.open(Path(args.data) / "corpus.jsonl.gz", "rt", encoding="utf-8") as src, \
-            (out / "corpus.jsonl").open("w", encoding="utf-8") as dst:
-        for line in src:
-            if json.loads(line)["id"] in wanted:
-                dst.write(line if line.endswith("\n") else line + "\n")
-                articles += 1
+    articles = write_corpus(Path(args.data), asked, out / "corpus.jsonl")
     with (out / "questions.jsonl").open("w", encoding="utf-8") as fh:
         for q in asked:
             fh.write(json.dumps({"id": q.qid, "question": q.question, "answers": list(q.answers),

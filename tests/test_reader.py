@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rag.chunk import sentence_spans
-from rag.reader import SentenceInput, load_reader
+from rag.reader import SentenceInput, data, load_reader
+from rag.reader.asked import asked_groups
 from rag.reader.calibration import Platt, abstention_rate, abstention_threshold, fit_platt
 from rag.reader.data import Candidate, TrainQuestion, answer_span, groups, holds_answer, unanswerable_group
 from rag.reader.features import Encoder, best_span, token_span, whole_words
@@ -131,6 +132,30 @@ def test_unanswerable_groups_come_only_where_the_articles_surely_lack_the_answer
 def test_unanswerable_group_needs_enough_sentences() -> None:
     few = [Candidate(SentenceInput("One sentence only here.", "", None), 0, None, False, 0.5)]
     assert unanswerable_group(_question(("Velmora",)), few, random.Random(0)) is None
+
+
+def _read(*labels: int) -> list[Candidate]:
+    return [Candidate(SentenceInput(f"Sentence number {i} of the shortlist.", "", None), label, None, False, 0.5)
+            for i, label in enumerate(labels)]
+
+
+def test_asked_groups_take_the_shortlists_answer_and_its_hardest_others() -> None:
+    rng = random.Random(0)
+    read = _read(0, 0, 1, 0, 0, 0, 0, 0, 0, 1)
+    found = asked_groups(_question(("Velmora",)), read, rng)
+    assert len(found) == 2 and all(g.answerable and len(g.items) == 4 for g in found)
+    assert [g.items[0] for g in found] == [read[2], read[9]]
+    for g in found:
+        negatives = g.items[1:]
+        assert not any(c.label for c in negatives) and len(set(negatives)) == 3
+        hardest = [c for c in read if not c.label][:6]
+        assert sum(c in hardest for c in negatives) >= 2  # two of the hardest six, one of the rest
+    # nothing read holds the answer: one unanswerable group of the four hardest, unless the answer is a number
+    [none] = asked_groups(_question(("Velmora",)), _read(0, 0, 0, 0, 0), rng)
+    assert not none.answerable and [c.sentence.text for c in none.items] == [c.sentence.text for c in _read(0, 0, 0, 0)]
+    assert asked_groups(_question(("3 days",)), _read(0, 0, 0, 0, 0), rng) == []
+    assert asked_groups(_question(("Velmora",)), _read(0, 0, 0, 0, 0), rng, unanswerable=False) == []
+    assert asked_groups(_question(("Velmora",)), _read(1, 0, 0), rng) == []  # too few negatives
 
 
 # --- the shipped model ----------------------------------------------------------------------------------------
@@ -262,6 +287,27 @@ def test_listwise_loss_skips_groups_without_an_answer() -> None:
     low = _loss(net, batch, labels, no_span, no_span, 4, with_pointwise)[0]
     relevance[5] = -5.0
     assert _loss(net, batch, labels, no_span, no_span, 4, with_pointwise)[0] < low
+
+
+def test_asked_groups_come_from_an_index_of_the_training_weeks_built_once(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    _tiny_data(tmp_path / "data")
+    index = tmp_path / "weeks"
+    plain, _, _ = data.build(tmp_path / "data", unanswerable=True)
+    more, heldout, _ = data.build(tmp_path / "data", unanswerable=True, asked_index=index)
+    assert (index / "manifest.json").exists() and not list(tmp_path.glob("*-articles.jsonl"))
+    asked = len(more) - len(plain)
+    assert asked >= 12  # most of the 18 training questions find their festival's sentence
+    again, _, _ = data.build(tmp_path / "data", unanswerable=True, asked_index=index)  # the index is reused
+    assert len(again) == len(more)
+    # the 2026 weeks stay out of the index, as out of training
+    from rag.pipeline import NewsIndex
+
+    weeks = NewsIndex.open(index)
+    try:
+        assert weeks.store.counts()["articles"] == 18 and len(heldout) == 6
+    finally:
+        weeks.close()
 
 
 def test_tiny_training_run_writes_a_model_that_loads_back_and_reads(tmp_path: Path) -> None:

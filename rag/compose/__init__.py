@@ -12,8 +12,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from rag import templates as T
-from rag.compose.abstain import _stale, unanswered
-from rag.compose.candidates import CANDIDATE_HITS, _holding_the_kind, _rest_of_first_article, score_candidates
+from rag.compose.abstain import of_its_days, unanswered
+from rag.compose.candidates import (
+    CANDIDATE_HITS,
+    Candidate,
+    _holding_the_kind,
+    _rest_of_first_article,
+    score_candidates,
+)
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
@@ -21,13 +27,13 @@ from rag.compose.reading import read_ranked, runner_up
 from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
-from rag.question import analyze, is_true_false
+from rag.question import QuestionInfo, analyze, is_true_false
 from rag.reader.base import Reader, Reading
 from rag.retrieve import option_hits
 from rag.text import content_terms, stem
 from rag.types import Answer, Hit
 
-__all__ = ["CHOICE_HITS", "compose"]
+__all__ = ["CHOICE_HITS", "candidate_sentences", "compose"]
 
 
 
@@ -55,8 +61,10 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
             option_evidence = option_hits(index, query, info.choices)
         candidates += _option_candidates(info, hits, option_evidence)
         return _picked(_choice_answer(info, candidates, hits, base, index.embedder))
-    read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
-    candidates = score_candidates(info, read)
+    read, everything, candidates = candidate_sentences(index, info, search_text, query, hits)
+    if everything and not candidates:
+        text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
+        return Answer(text=text, abstained=True, related=_related(hits), **base)
     best = _holding_the_kind(info, candidates, max(candidates, key=lambda c: c.score, default=None))
     # Abstention stays with the rules: on the demo sets the reader's probability does not tell the unanswerable
     # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. The reader (on by
@@ -75,11 +83,18 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
         second = runner_up(ranked)
     if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
-    if _stale(search_text, best, query.latest):
-        text = T.NOT_FOUND + T.NOT_RECENT.format(day=human_date(query.latest.isoformat())) + T.NOT_FOUND_RELATED
-        return Answer(text=text, abstained=True, related=_related(hits), **base)
     short = short_answer(info, best.text, best.hit.article.published, span)
     return replace(_free_answer(info, candidates, best, base, second), short_answer=short)
+
+
+def candidate_sentences(index, info: QuestionInfo, search_text: str, query, hits: list[Hit],  # noqa: ANN001
+                        ) -> tuple[list[Hit], list[Candidate], list[Candidate]]:
+    """What a free-form question's answer is chosen from: (the passages read, every sentence of them scored, those
+    that may answer it: all but an old article's for a question about the news of its days). ``hits`` is not
+    empty. The reader's training reads the same (``rag.reader.asked``)."""
+    read = hits[:CANDIDATE_HITS] + _rest_of_first_article(index, hits[0])
+    everything = score_candidates(info, read)
+    return read, everything, of_its_days(search_text, everything, query.latest)
 
 
 def _unsure_span(reader: Reader, reading: Reading) -> bool:

@@ -49,9 +49,19 @@ _NEWS_OF_THE_DAY = re.compile(r"\b(?:this|last) (?:week|weekend|month)\b|\byeste
 STALE_DAYS = 30
 
 
-def _stale(search_text: str, best: Candidate, day: date) -> bool:
-    published = to_date(best.hit.article.published)
-    return bool(_NEWS_OF_THE_DAY.search(search_text)) and published is not None and (day - published).days > STALE_DAYS
+def of_its_days(search_text: str, candidates: Sequence[Candidate], day: date) -> list[Candidate]:
+    """The candidates that may answer a question about the news of its days ("this week"): those of articles
+    published at most STALE_DAYS before ``day`` (or undated). Every candidate for any other question. The held-out
+    2026 weeks: declining when the best sentence was older than that declined 38 answerable questions (5 of them
+    answered rightly by it); answering from the best recent sentence instead (docs/reader.md)."""
+    if not _NEWS_OF_THE_DAY.search(search_text):
+        return list(candidates)
+    return [c for c in candidates if not _older(c, day)]
+
+
+def _older(candidate: Candidate, day: date) -> bool:
+    published = to_date(candidate.hit.article.published)
+    return published is not None and (day - published).days > STALE_DAYS
 
 
 def unmatched_specifics(question: str, best: Candidate, hits: Sequence[Hit]) -> list[str]:

@@ -210,10 +210,12 @@ def groups(q: TrainQuestion, corpus: dict[str, dict], rng: random.Random, negati
 
 
 def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit: int | None = None,
-          unanswerable: bool = False) -> tuple[list[Group], list[TrainQuestion], dict[str, dict]]:
+          unanswerable: bool = False, asked_index: Path | None = None,
+          ) -> tuple[list[Group], list[TrainQuestion], dict[str, dict]]:
     """(training groups, shuffled; held-out questions; the articles both need). ``limit`` keeps the first
     ``limit`` groups after shuffling (for a quick run); ``unanswerable`` adds the groups of questions whose
-    articles do not state the answer (:func:`unanswerable_group`)."""
+    articles do not state the answer (:func:`unanswerable_group`); ``asked_index`` adds the groups of the sentences
+    that asking the questions of that index of the training weeks shortlists (:mod:`rag.reader.asked`)."""
     questions = load_questions(folder)
     train, heldout = split(questions)
     corpus = load_corpus(folder, {d for q in questions for d in q.doc_ids})
@@ -224,6 +226,10 @@ def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit
             week.setdefault(q.as_of, []).extend(candidates(replace(q, doc_ids=()), corpus))
     out = [g for q in train for g in groups(q, corpus, rng, negatives, filler=week.get(q.as_of, ()),
                                             unanswerable=unanswerable)]
+    if asked_index is not None:
+        from rag.reader import asked
+
+        out += asked.build(Path(folder), Path(asked_index), train, rng, negatives, unanswerable)
     rng.shuffle(out)
     log.info("%d training groups (%d unanswerable) from %d questions; %d questions held out", len(out),
              sum(not g.answerable for g in out), len(train), len(heldout))
