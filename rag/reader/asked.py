@@ -58,8 +58,11 @@ def read_for(index, q: TrainQuestion, top_k: int = ASKED_TOP) -> list[Candidate]
     if not hits:
         return []
     _, _, cands = candidate_sentences(index, analyze(q.question, ()), q.question, query, hits)
-    out = []
+    out, seen = [], set()
     for c in shortlist(cands, top_k):
+        if c.text in seen:  # the same sentence in two copies of a story
+            continue
+        seen.add(c.text)
         label = int(holds_answer(q.answers, c.text))
         sentence = SentenceInput(c.text, c.hit.article.title, c.hit.article.published)
         out.append(Candidate(sentence, label, answer_span(q.answers, c.text) if label else None, False, c.support))
@@ -82,11 +85,11 @@ def asked_groups(q: TrainQuestion, read: Sequence[Candidate], rng: random.Random
         return []
     out = []
     for p in pos:
-        hard, rest = neg[:2 * negatives], neg[2 * negatives:]
-        picked = rng.sample(hard, min(negatives - 1, len(hard)))
-        pool = rest or [c for c in hard if c not in picked]
-        picked.append(rng.choice(pool))
-        out.append(Group(q.question, (p, *picked[:negatives])))
+        hard = min(len(neg), 2 * negatives)
+        picked = rng.sample(range(hard), negatives - 1)
+        rest = list(range(hard, len(neg))) or [i for i in range(hard) if i not in picked]
+        picked.append(rng.choice(rest))
+        out.append(Group(q.question, (p, *(neg[i] for i in picked))))
     return out
 
 
