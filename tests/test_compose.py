@@ -251,6 +251,26 @@ def test_captions_and_datelines_rank_below_sentences() -> None:
     assert _shape_penalty("“We will keep it,” he said.”") == 0
 
 
+def test_a_long_run_of_digits_is_scored_at_once_not_taken_apart_as_a_dateline() -> None:
+    # The dateline pattern once tried every way to split a digit run into 1-4 digit "days" before failing: a table
+    # of numbers in a news article stopped the answer (and the reader's training) for minutes.
+    import signal
+
+    def too_slow(*_):  # noqa: ANN002, ANN202
+        raise TimeoutError("a digit run took over 5 s to score")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(5)
+    try:
+        digits = "0123456789" * 8
+        hit = _hit("n", "Numbers", f"{digits} in the table. The table holds the results of the count.", 1.0, 1)
+        cands = score_candidates(analyze("What does the table hold?"), [hit])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [c.text for c in cands] == [f"{digits} in the table.", "The table holds the results of the count."]
+
+
 def _hit(article_id: str, title: str, text: str, score: float, passage_id: int, published: str = "2022-06-01") -> Hit:
     info = ArticleInfo(article_id, title, "", published, "Wire", "", article_id)
     return Hit(Passage(article_id, 0, 0, len(text), text, passage_id), info, score)

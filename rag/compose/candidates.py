@@ -36,8 +36,10 @@ ECHO_PENALTY = 1.0  # score penalty of an article's question that restates the o
 _DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTH_NAMES}|{WEEKDAY_NAMES}|yesterday|today|tomorrow|"
                    r"next (year|month|week)|last (year|month|week))\b", re.I)
 # A line that is only a date ("Friday, July 21, 2017": a Wikinews dateline) says nothing about the question.
+# Each part ends at a word boundary: "12345678" is one token, not 1, 2, 4 or 8 of them (without \b, a long run of
+# digits that is not a dateline took exponential time to fail).
 _DATELINE = re.compile(rf"^\W*(?:(?:{WEEKDAY_NAMES}|{MONTH_NAMES}|"
-                       rf"\d{{1,4}}(?:st|nd|rd|th)?)\W*)+$", re.I)
+                       rf"\d{{1,4}}(?:st|nd|rd|th)?)\b\W*)+$", re.I)
 # A question that asks for the story itself rather than a fact of it.
 _SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
                       r"(tell me )?what do (we|you) know about)\b", re.I)
