@@ -173,16 +173,15 @@ def seed_sentences() -> list[SentenceInput]:
 
 
 # Known limit of the shipped model (docs/reader.md): on the seed article it ranks the headline-like lead sentence
-# first for "when" and "how many"; strict, so that a model that fixes it makes these tests fail until they are
-# turned back into plain ones.
+# first for "when" (and, before version 4, "how many"); strict, so that a model that fixes it makes these tests fail
+# until they are turned back into plain ones.
 _SEED_MISS = pytest.mark.xfail(strict=True, reason="shipped reader ranks the lead sentence first (docs/reader.md)")
 
 
 @pytest.mark.parametrize(("question", "answer"), [
     pytest.param("When will the S-400 systems be fully installed in Turkey?", "April", marks=_SEED_MISS),
     ("Who is the head of Turkey's Defence Industry Directorate?", "Ismail Demir"),
-    pytest.param("How many divisions are covered by Turkey's S-400 acquisition agreement with Russia?", "two",
-                 marks=_SEED_MISS),
+    ("How many divisions are covered by Turkey's S-400 acquisition agreement with Russia?", "two"),
 ])
 def test_shipped_reader_picks_the_answering_sentence_of_the_seed_article(shipped, seed_sentences, question: str,
                                                                          answer: str) -> None:  # noqa: ANN001

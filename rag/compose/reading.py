@@ -9,10 +9,11 @@ from rag.compose.candidates import _FINISHED, Candidate
 from rag.reader.base import Reader, Reading, SentenceInput
 
 # The composer's best-scored candidates that the reader reads, and as many of its best-supported (its score carries
-# retrieval rank and the question's terms). 5 against 8 and 12 on the tuning sets with version 3: short F1 0.601 /
-# 0.561 / 0.539 (hand-written demo), 0.225 / 0.213 / 0.227 (held-out weeks), contains 0.911 each / 0.343 / 0.346 /
-# 0.360, and the fastest (docs/reader.md).
-READ_TOP = 5
+# retrieval rank and the question's terms). Version 4 (trained on such shortlists of 10 + 10), on the tuning sets,
+# contains / lead / short F1: held-out weeks 0.363 / 0.313 / 0.233 at 5, 0.379 / 0.321 / 0.236 at 8, 0.382 / 0.343
+# / 0.254 at 10; hand-written demo 0.911 / 0.835 / 0.549, 0.911 / 0.823 / 0.579, 0.911 / 0.835 / 0.548 (version 3
+# at 5: 0.352 / 0.313 / 0.229 and 0.911 / 0.848 / 0.601; docs/reader.md).
+READ_TOP = 10
 # The composer's score added to the reader's probability when choosing among them.
 RULE_WEIGHT = 1.0
 # The reader's runner-up is the answer's second sentence when its probability is at least this share of the best's.
