@@ -85,6 +85,23 @@ def test_a_reader_span_is_the_short_answer_and_its_relative_date_is_resolved() -
     assert short_answer(info, sentence, "2019-12-14", (5, 999)) == "April 2020"  # a span outside: the typed phrase
 
 
+def test_a_span_that_stops_inside_a_name_is_the_whole_name() -> None:
+    def read(question: str, sentence: str, marked: str) -> str:
+        at = sentence.index(marked)
+        return short_answer(analyze(question), sentence, None, (at, at + len(marked)))
+
+    panel = "According to the Herald, Emeritus Professor John Burrows chairs the panel, Smith of The Hague said."
+    assert read("Who chairs the panel?", panel, "John") == "John Burrows"
+    assert read("Who said it?", panel, "Smith") == "Smith"  # a person's name does not run on through "of"
+    museum = "The exhibit opened at the University of Southern Indiana on Thursday."
+    assert read("Which university opened the exhibit?", museum, "University") == "University of Southern Indiana"
+    assert read("Where was the ecosystem found?", "It was found under the Ross Sea ice shelf.", "Ross") == "Ross Sea"
+    assert read("Where is the bar?", "The bar is in Brooklyn, New York.", "Brooklyn") == "Brooklyn"
+    # a span that ends in a lower-case word, or an amount, is kept as marked
+    assert read("How many divisions does the deal cover?", "It covers two divisions Monday.", "two divisions") == \
+        "two divisions"
+
+
 @pytest.fixture
 def seed_dir(tmp_path: Path) -> Path:
     path = tmp_path / "index"

@@ -60,8 +60,12 @@ def short_answer(info: QuestionInfo, sentence: str, published: str | None,
     one of the kind asked (widened to the sentence's most specific date around it for "when"), else its typed
     phrase (see the module), else the span; relative dates written out against ``published``; "" when there is
     neither."""
-    phrase = sentence[span[0] : span[1]] if span is not None and 0 <= span[0] < span[1] <= len(sentence) else ""
     kind = asked_type(info)
+    if span is not None and 0 <= span[0] < span[1] <= len(sentence):
+        end = _name_end(sentence, span[1], joined=kind != "person") if kind in ("person", "place", "name") else span[1]
+        phrase = sentence[span[0] : end]
+    else:
+        phrase = ""
     if not phrase or not of_type(kind, phrase):
         phrase = typed_phrase(info, sentence) or phrase
     elif kind == "date":
@@ -69,6 +73,24 @@ def short_answer(info: QuestionInfo, sentence: str, published: str | None,
         typed = _date(info, sentence)
         phrase = typed if phrase in typed else phrase
     return resolve_relative(phrase.strip(" ,;:.\"'“”‘’()"), published)
+
+
+# The rest of a capitalized name after a span that ends inside it: more capitalized words, joined by spaces ("John|
+# Burrows", "Ross| Sea") or, in the name of a place or a thing, by "of" / "de" / "the" ("University| of Southern
+# Indiana"; a person's "Smith| of The Hague" is not one name).
+_NAME_REST = re.compile(r"(?:\s+[A-Z][\w'’.-]*)+")
+_NAME_REST_JOINED = re.compile(r"(?:\s+(?:(?:of|de|the)\s+)?[A-Z][\w'’.-]*)+")
+
+
+def _name_end(sentence: str, end: int, joined: bool = True) -> int:
+    """Where the capitalized name that ``sentence[:end]`` ends in ends (``joined``: through "of", "de", "the"): the
+    reader's span head often stops after a name's first word ("John" of "John Burrows"; docs/reader.md, version 4).
+    ``end`` when the span does not end in a capitalized word or nothing capitalized follows."""
+    word = re.search(r"[\w'’.-]+$", sentence[:end])
+    if word is None or not word[0][:1].isupper():
+        return end
+    rest = (_NAME_REST_JOINED if joined else _NAME_REST).match(sentence, end)
+    return rest.end() if rest else end
 
 
 def of_type(kind: str, phrase: str) -> bool:
