@@ -419,7 +419,7 @@ def test_demo_question_set_does_not_regress(demo_report: dict) -> None:
     assert r["answer"]["contains"] >= 0.87  # 0.911
     assert r["answer"]["lead_contains"] >= 0.80  # 0.835
     assert r["answer"]["cited_contains"] >= 0.88  # 0.924
-    assert r["answer"]["short_f1"] >= 0.52  # 0.548 (version 3: 0.601, docs/reader.md)
+    assert r["answer"]["short_f1"] >= 0.55  # 0.573 (version 3: 0.601, docs/reader.md)
     assert r["citations"]["precision"] >= 0.95  # 0.974
     assert r["abstention"]["recall"] >= 0.75  # 0.800 (16 of 20)
     assert r["abstention"]["false_abstention_rate"] <= 0.03  # 0.013
@@ -446,7 +446,7 @@ def test_heldout_question_set_does_not_regress(demo_index_dir: Path, real_embedd
     # With reader version 4 (the default); the rules alone scored 0.722 / 0.600 / 0.488 / 1.000 / 0.022 / 0.233.
     assert r["answer"]["contains"] >= 0.72, _wrong([x for x in rows if x["answerable"] and not x.get("contains")])  # 0.744
     assert r["answer"]["lead_contains"] >= 0.57  # 0.622
-    assert r["answer"]["short_f1"] >= 0.40  # 0.444
+    assert r["answer"]["short_f1"] >= 0.40  # 0.462
     assert r["citations"]["precision"] >= 0.95  # 0.988
     assert r["abstention"]["false_abstention_rate"] <= 0.06  # 0.022
     assert r["abstention"]["recall"] >= 0.2  # 0.267: the articles' near misses are answered (README, Limits)
