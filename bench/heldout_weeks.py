@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 from rag.reader import data
-from rag.reader.asked import write_corpus
 
 
 def main() -> None:
@@ -31,7 +30,7 @@ def main() -> None:
     _, heldout = data.split(data.load_questions(Path(args.data)))
     asked = [q for q in heldout if q.doc_ids]
     out.mkdir(parents=True, exist_ok=True)
-    articles = write_corpus(Path(args.data), asked, out / "corpus.jsonl")
+    articles = data.write_corpus(Path(args.data), asked, out / "corpus.jsonl")
     with (out / "questions.jsonl").open("w", encoding="utf-8") as fh:
         for q in asked:
             fh.write(json.dumps({"id": q.qid, "question": q.question, "answers": list(q.answers),

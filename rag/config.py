@@ -78,9 +78,10 @@ class Settings:
     # False refuses URLs on loopback, private and link-local addresses (the app, served to others, sets it so).
     allow_private_urls: bool = True
     # The reader model directory, READER_SHIPPED for the one shipped with newsrag, READER_OFF for none. On by
-    # default: with it, contains rises on all four sets (demo hand-written 0.886 -> 0.911, held-out 0.722 -> 0.756,
-    # the held-out 2026 weeks 0.321 -> 0.343, RealTimeQA dev 0.467 -> 0.511) at the rules' abstention;
-    # its cost is the held-out demo set's short-answer F1 (0.488 -> 0.431) and about 30 ms an ask (docs/reader.md).
+    # default: with it (version 4), contains rises on all four sets (demo hand-written 0.886 -> 0.911, held-out
+    # 0.722 -> 0.744, the held-out 2026 weeks 0.330 -> 0.382, RealTimeQA dev 0.467 -> 0.527) at the rules'
+    # abstention; its cost is the held-out demo set's short-answer F1 (0.488 -> 0.462) and about 55 ms an ask
+    # (docs/reader.md).
     reader: str | None = READER_SHIPPED
 
     def with_index(self, index_dir: str | Path | None) -> Settings:

@@ -100,7 +100,7 @@ def candidate_sentences(index, info: QuestionInfo, search_text: str, query, hits
 def _unsure_span(reader: Reader, reading: Reading) -> bool:
     """Whether the reader is too unsure of the answer it marks in its sentence (``Reader.span_threshold``): what
     a sentence that restates the question without its answer looks like to the span head (docs/reader.md)."""
-    limit = getattr(reader, "span_threshold", None)
+    limit = reader.span_threshold
     return limit is not None and reading.span_score is not None and reading.span_score < limit
 
 

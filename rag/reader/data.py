@@ -98,6 +98,20 @@ def load_corpus(folder: Path, wanted: set[str]) -> dict[str, dict]:
     return out
 
 
+def write_corpus(data: Path, questions: Sequence[TrainQuestion], out: Path) -> int:
+    """Write the search-result articles of ``questions`` from ``data/corpus.jsonl.gz`` to ``out`` (JSONL, as
+    ``newsrag ingest`` reads it); the number written."""
+    wanted = {d for q in questions for d in q.doc_ids}
+    written = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(data / "corpus.jsonl.gz", "rt", encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+        for line in src:
+            if json.loads(line)["id"] in wanted:
+                dst.write(line if line.endswith("\n") else line + "\n")
+                written += 1
+    return written
+
+
 def split(questions: Iterable[TrainQuestion]) -> tuple[list[TrainQuestion], list[TrainQuestion]]:
     """(training, held out): the 2026 weeks are held out."""
     qs = list(questions)
