@@ -95,6 +95,22 @@ def test_passages_are_partitioned_by_month_and_filters_prune(backend) -> None:  
         backend.store.article_passages("undated")[0].passage_id, backend.store.article_passages("paris")[0].passage_id]
 
 
+def test_a_read_that_finds_no_table_on_a_standby_reads_the_primary(pg_cluster, url: str) -> None:  # noqa: ANN001
+    # A standby that has not replayed a new index's schema yet: here, a read URL naming a database without it.
+    from rag.backends.postgres.connection import Connections
+
+    backend = _open("postgres", url)
+    backend.close()
+    conns = Connections(url)
+    conns.read_url = fresh_database(pg_cluster)
+    try:
+        assert conns.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(schema.SCHEMA_VERSION),)]
+        with pytest.raises(Exception, match='relation "nothing" does not exist'):
+            conns.query("SELECT * FROM nothing")  # missing on the primary too: the error stands
+    finally:
+        conns.close()
+
+
 def test_two_processes_opening_a_new_database_create_the_schema_once(url: str) -> None:
     errors: list[BaseException] = []
     opened = []

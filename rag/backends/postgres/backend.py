@@ -70,9 +70,8 @@ class PostgresBackend:
             time.sleep(0.1)
 
     def _schema_version(self) -> int | None:
-        """The schema version the server that answers has, None when it has no index yet. One query: two (is there
-        a meta table? then read it) may go to two servers of the read pool, a primary that has the table and a
-        standby still replaying it (CI saw `relation "meta" does not exist` that way)."""
+        """The schema version of the index, None when it has none yet (no meta table on the primary either: a
+        standby still replaying it is read past by ``Connections.query``)."""
         import psycopg
 
         try:
