@@ -3,7 +3,8 @@
 ``AppServer(index, log_path).start()`` runs ``python app.py --index INDEX --port P`` on a free port of 127.0.0.1
 (offline, analytics off), waits until it answers a question, and ``stop()`` ends it by its PID (and its process
 group, which it leads). ``add_file(url, path)`` adds a file to the index through the page's own "Add to the index"
-event, as the browser does it; ``ask_until_cited(...)`` asks one question until the answer cites a given title.
+event, as the browser does it; ``ask_api(http, url, question)`` asks the named API ``/ask`` once, and
+``ask_until_cited(...)`` asks one question until the answer cites a given title.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +80,7 @@ class AppServer:
 
     def wait_ready(self) -> None:
         """Until the first question is answered (so the model is loaded before anything is timed)."""
-        from gradio_client import Client
+        import httpx
 
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -86,7 +88,8 @@ class AppServer:
                 raise AppProcessError(f"the app server on port {self.port} exited with status "
                                       f"{self.popen.returncode}:\n{self.log_tail()}")
             try:
-                Client(self.url, verbose=False).predict("What happened?", api_name="/ask")
+                with httpx.Client(timeout=START_TIMEOUT_S) as http:
+                    ask_api(http, self.url, "What happened?")
                 return
             except Exception:  # noqa: BLE001 - not listening yet, or still opening the index
                 time.sleep(1.0)
@@ -158,15 +161,41 @@ def _add_event(config: dict) -> int:
     raise AppProcessError("the page has no add event (inputs #upload and #urls): is this newsrag's app?")
 
 
+def ask_api(http, url: str, question: str, as_of: str = "", history: Sequence[str] = ()) -> dict:  # noqa: ANN001
+    """One call of the app's named API ``/ask`` through Gradio's REST route (``POST /gradio_api/call/ask``, then
+    its event's own stream): the JSON answer. ``http`` is an ``httpx.Client``.
+
+    Not gradio_client: its calls share one event stream per client, and when a call is sent just as the stream of
+    the one before closes, the client cancels it (``CancelledError``) although the server answers it. The REST
+    route gives each call its own stream. Raises AppProcessError with the app's message when it answers an error.
+    """
+    api = url.rstrip("/") + "/gradio_api/call/ask"
+    data = [question, as_of, [], "", "", list(history)]  # api_ask's parameters, in order
+    event_id = http.post(api, json={"data": data}).raise_for_status().json()["event_id"]
+    event = ""
+    with http.stream("GET", f"{api}/{event_id}") as stream:
+        stream.raise_for_status()
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line[5:])
+                if event == "error":
+                    message = payload.get("error") if isinstance(payload, dict) else payload
+                    raise AppProcessError(f"/ask answered an error: {message}")
+                return payload[0]
+    raise AppProcessError(f"/ask: the event stream of {event_id} ended without a result")
+
+
 def ask_until_cited(url: str, question: str, title: str, since: float, timeout_s: float = 60.0) -> float | None:
     """Ask ``question`` at ``url`` until an answer (not an abstention) lists a source titled ``title``; the seconds
     from ``since`` (a ``time.perf_counter()``) to that answer, or None when none had after ``timeout_s``."""
-    from gradio_client import Client
+    import httpx
 
-    client = Client(url, verbose=False)
-    while time.perf_counter() - since < timeout_s:
-        result = client.predict(question, api_name="/ask")
-        if not result.get("abstained") and title in [s.get("title") for s in result.get("sources", [])]:
-            return time.perf_counter() - since
-        time.sleep(0.2)
+    with httpx.Client(timeout=timeout_s) as http:
+        while time.perf_counter() - since < timeout_s:
+            result = ask_api(http, url, question)
+            if not result.get("abstained") and title in [s.get("title") for s in result.get("sources", [])]:
+                return time.perf_counter() - since
+            time.sleep(0.2)
     return None

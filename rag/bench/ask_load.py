@@ -1,8 +1,8 @@
 """Many clients asking an app's named API ``/ask`` at once, and what makes an answer well formed.
 
 Shared by the load test (tests/test_load.py) and the app-server bench (``python -m rag.bench.app_servers``).
-``drive(urls, next_job, clients)`` runs ``clients`` threads, each with its own ``gradio_client.Client`` on one of
-``urls`` (client k on ``urls[k % len(urls)]``), until ``next_job`` gives None; ``problems_of(outcome)`` says what is
+``drive(urls, next_job, clients)`` runs ``clients`` threads, each with its own HTTP client on one of ``urls``
+(client k on ``urls[k % len(urls)]``, calls through Gradio's REST route: ``app_process.ask_api``), until ``next_job`` gives None; ``problems_of(outcome)`` says what is
 wrong with one answer: an error, an empty text, an [n] marker without a source, markers in an abstention, or the
 answer to another question.
 """
@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from itertools import cycle
 from pathlib import Path
 
+from rag.bench.app_process import ask_api
+
 MARKER = re.compile(r"\[(\d+)\]")
+ASK_TIMEOUT_S = 300.0  # one answer, queue included, on a loaded 2-core machine
 
 
 @dataclass(frozen=True)
@@ -85,30 +88,26 @@ def job_feed(jobs: Sequence[Job]) -> Callable[[], Job | None]:
     return next_job
 
 
-def ask(client, job: Job) -> dict:  # noqa: ANN001 - a gradio_client.Client
-    """One call of the app's ``/ask``: its JSON answer."""
-    return client.predict(job.question, as_of=job.as_of, history=list(job.history), api_name="/ask")
-
-
 def drive(urls: Sequence[str], next_job: Callable[[], Job | None], clients: int) -> Load:
-    """``clients`` threads, one gradio_client.Client each (client k on ``urls[k % len(urls)]``), asking ``/ask``
-    until ``next_job`` gives None; every call's outcome, in the order they finished."""
-    from gradio_client import Client
+    """``clients`` threads, one HTTP client each (client k on ``urls[k % len(urls)]``), asking ``/ask`` until
+    ``next_job`` gives None; every call's outcome, in the order they finished."""
+    import httpx
 
     load, lock = Load(clients), threading.Lock()
 
     def worker(k: int) -> None:
         server = k % len(urls)
-        client = Client(urls[server], verbose=False)
-        while (job := next_job()) is not None:
-            start = time.perf_counter()
-            try:
-                outcome = Outcome(job, start, 0.0, result=ask(client, job), server=server)
-            except Exception as err:  # noqa: BLE001 - every failure is collected and reported
-                outcome = Outcome(job, start, 0.0, error=f"{type(err).__name__}: {err}", server=server)
-            outcome.seconds = time.perf_counter() - start
-            with lock:
-                load.outcomes.append(outcome)
+        with httpx.Client(timeout=ASK_TIMEOUT_S) as http:
+            while (job := next_job()) is not None:
+                start = time.perf_counter()
+                try:
+                    result = ask_api(http, urls[server], job.question, job.as_of, job.history)
+                    outcome = Outcome(job, start, 0.0, result=result, server=server)
+                except Exception as err:  # noqa: BLE001 - every failure is collected and reported
+                    outcome = Outcome(job, start, 0.0, error=f"{type(err).__name__}: {err}", server=server)
+                outcome.seconds = time.perf_counter() - start
+                with lock:
+                    load.outcomes.append(outcome)
 
     start = time.perf_counter()
     # Daemons, so that Ctrl-C (a KeyboardInterrupt in join) ends the run instead of waiting for every job.
