@@ -235,14 +235,15 @@ def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path
     import sys
     import urllib.request
 
+    import httpx
     from browser_support import free_port
     from conftest import ROOT
-    from gradio_client import Client
 
+    from rag.bench.app_process import ask_api
     from rag.ingest.clean import make_article_id
 
     hash_index.ingest([WIKINEWS])
-    with FeedServer() as server:
+    with FeedServer() as server, httpx.Client(timeout=60) as http:
         server.set("/wire.xml", rss([BRIDGE]))
         feeds = tmp_path / "feeds.txt"
         feeds.write_text(f"{server.url('/wire.xml')} every=1s\n", encoding="utf-8")
@@ -262,12 +263,12 @@ def test_app_follow_sees_new_articles_without_restart(hash_index, tmp_path: Path
                     time.sleep(0.25)
             assert config, f"app.py did not serve: {proc.stdout.read().decode() if proc.poll() is not None else ''}"
             assert "Following" in json.dumps(config) and "wire.xml" in json.dumps(config)
-            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
 
             def cited(question: str, url: str) -> bool:
                 end = time.monotonic() + 30
                 while time.monotonic() < end:
-                    if make_article_id(url, "") in client.predict(question, api_name="/ask")["retrieved_doc_ids"]:
+                    answer = ask_api(http, f"http://127.0.0.1:{port}/", question)
+                    if make_article_id(url, "") in answer["retrieved_doc_ids"]:
                         return True
                     time.sleep(0.5)
                 return False
