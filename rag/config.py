@@ -78,10 +78,10 @@ class Settings:
     # False refuses URLs on loopback, private and link-local addresses (the app, served to others, sets it so).
     allow_private_urls: bool = True
     # The reader model directory, READER_SHIPPED for the one shipped with newsrag, READER_OFF for none. On by
-    # default: with it (version 4), contains rises on all four sets (demo hand-written 0.886 -> 0.911, held-out
-    # 0.722 -> 0.744, the held-out 2026 weeks 0.330 -> 0.382, RealTimeQA dev 0.467 -> 0.527) at the rules'
-    # abstention; its cost is the held-out demo set's short-answer F1 (0.488 -> 0.462) and about 55 ms an ask
-    # (docs/reader.md).
+    # default: with it (version 4, exported per channel), contains and short-answer F1 rise on all four sets (demo
+    # hand-written 0.886 -> 0.924 and 0.489 -> 0.597, held-out 0.722 -> 0.778 and 0.488 -> 0.495, the held-out
+    # 2026 weeks 0.330 -> 0.376 and 0.153 -> 0.270, RealTimeQA dev 0.467 -> 0.517 and 0.219 -> 0.341) and the
+    # demo sets' abstention recall with them; its cost is about 70 ms an ask (docs/reader.md).
     reader: str | None = READER_SHIPPED
 
     def with_index(self, index_dir: str | Path | None) -> Settings:

@@ -409,19 +409,19 @@ def _wrong(rows: list[dict]) -> list[str]:
 @pytest.mark.model
 @pytest.mark.slow
 def test_demo_question_set_does_not_regress(demo_report: dict) -> None:
-    """Floors a little below what the pipeline scores (the values in comments: with reader version 4, the
-    default; the rules alone scored 0.886 / 0.797 / 0.886 / 0.993 / 0.800)."""
+    """Floors a little below what the pipeline scores (the values in comments: with reader version 4 exported per
+    channel, the default; the rules alone scored 0.886 / 0.797 / 0.886 / 0.993 / 0.800)."""
     r = demo_report
     assert r["questions"] == len(load_questions(QUESTIONS))
     assert r["retrieval"]["hits@1"] >= 0.95  # 1.000
     assert r["retrieval"]["hits@5"] >= 0.97  # 1.000
     assert r["retrieval"]["mrr@10"] >= 0.95  # 1.000
-    assert r["answer"]["contains"] >= 0.87  # 0.911
+    assert r["answer"]["contains"] >= 0.89  # 0.924
     assert r["answer"]["lead_contains"] >= 0.80  # 0.835
     assert r["answer"]["cited_contains"] >= 0.88  # 0.924
-    assert r["answer"]["short_f1"] >= 0.55  # 0.573 (version 3: 0.601, docs/reader.md)
+    assert r["answer"]["short_f1"] >= 0.57  # 0.597 (version 4's first export: 0.573, docs/reader.md)
     assert r["citations"]["precision"] >= 0.95  # 0.974
-    assert r["abstention"]["recall"] >= 0.75  # 0.800 (16 of 20)
+    assert r["abstention"]["recall"] >= 0.80  # 0.850 (17 of 20)
     assert r["abstention"]["false_abstention_rate"] <= 0.03  # 0.013
     assert r["choices"]["accuracy"] >= 0.70  # 1.000 (4 of 4)
 
@@ -443,13 +443,14 @@ def test_heldout_question_set_does_not_regress(demo_index_dir: Path, real_embedd
     rows = r["per_question"]
     assert r["questions"] == 120 and r["answer"]["evaluated"] == 90
     assert r["retrieval"]["hits@1"] >= 0.95  # 0.978
-    # With reader version 4 (the default); the rules alone scored 0.722 / 0.600 / 0.488 / 1.000 / 0.022 / 0.233.
-    assert r["answer"]["contains"] >= 0.72, _wrong([x for x in rows if x["answerable"] and not x.get("contains")])  # 0.744
+    # With reader version 4 exported per channel (the default); the rules alone scored 0.722 / 0.600 / 0.488 / 1.000 /
+    # 0.022 / 0.233.
+    assert r["answer"]["contains"] >= 0.75, _wrong([x for x in rows if x["answerable"] and not x.get("contains")])  # 0.778
     assert r["answer"]["lead_contains"] >= 0.57  # 0.622
-    assert r["answer"]["short_f1"] >= 0.40  # 0.462
+    assert r["answer"]["short_f1"] >= 0.46  # 0.495
     assert r["citations"]["precision"] >= 0.95  # 0.988
     assert r["abstention"]["false_abstention_rate"] <= 0.06  # 0.022
-    assert r["abstention"]["recall"] >= 0.2  # 0.267: the articles' near misses are answered (README, Limits)
+    assert r["abstention"]["recall"] >= 0.25  # 0.300: the articles' near misses are answered (README, Limits)
 
 
 @pytest.mark.model
