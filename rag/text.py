@@ -9,6 +9,12 @@ from functools import lru_cache
 
 STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "don't", "down", "during", "each", "either", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasn't", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "according", "said", "says", "say", "told", "tell", "new", "news", "one", "two", "many", "much", "recently", "recent", "week", "weeks", "last", "year", "years", "month", "months", "day", "days", "time", "ago", "latest", "currently", "still", "since", "already", "may", "might", "must", "shall", "get", "got", "make", "made", "take", "took", "come", "came", "going", "go", "went", "include", "including", "per", "via", "than", "well", "even", "like"])
 QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
+# Numbers written as words: SMALL_NUMBERS[n] is n (0-20), then the tens and the scales. The composer's patterns for
+# counts, durations, amounts and numeric options are built from these.
+SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+SCALES = ("hundred", "thousand", "million", "billion", "trillion")
 _TOKEN = re.compile(r"[\w][\w\-'’.]*[\w]|\w")
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from rag.compose import compose
-from rag.compose.candidates import _rest_of_first_article, _shape_penalty, score_candidates
+from rag.compose.candidates import _has_count, _rest_of_first_article, _shape_penalty, score_candidates
 from rag.compose.choices import CHOICE_HITS, _headline_support, _options_named, choice_variants
 from rag.compose.names import missing_names, question_names
 from rag.compose.render import trim
@@ -569,3 +569,11 @@ def test_descriptive_options_no_article_names_are_chosen_by_meaning_and_say_so(t
     # Options that name things are not guessed by meaning: an article would name the right one.
     named = towns.ask("Which animal did the Velmora zoo welcome?", choices=["A walrus", "A lynx"], as_of="2022-12-31")
     assert named.choice is None and "judging by meaning" not in named.text
+
+
+def test_number_words_count_for_how_many_and_durations_only_for_how_long() -> None:
+    injured = analyze("How many people were injured?")
+    assert _has_count(injured, "Seventy people were taken to hospital.")
+    assert _has_count(injured, "Thirteen were hurt, two of them badly.")
+    assert not _has_count(injured, "It happened fifteen days before the final.")  # a duration is not the count asked
+    assert _has_count(analyze("How many days did the strike last?"), "The strike lasted fifteen days.")

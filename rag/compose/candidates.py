@@ -17,7 +17,7 @@ from rag.chunk import sentence_spans
 from rag.compose.names import question_names
 from rag.dates import MONTH_NAMES, WEEKDAY_NAMES, WEEKDAYS, human_date
 from rag.question import QuestionInfo, entities
-from rag.text import stems
+from rag.text import SCALES, SMALL_NUMBERS, TENS, stems
 from rag.types import Hit
 
 CANDIDATE_HITS = 8
@@ -44,8 +44,8 @@ _DATELINE = re.compile(rf"^\W*(?:(?:{WEEKDAY_NAMES}|{MONTH_NAMES}|"
 _SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
                       r"(tell me )?what do (we|you) know about)\b", re.I)
 _DAY_WORDS = {*WEEKDAYS, "yesterday", "today", "tomorrow"}
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-                     r"thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens)\b",
+_COUNTS = "|".join((*SMALL_NUMBERS[1:], *TENS[1:]))  # one .. ninety
+_NUMBER = re.compile(rf"\b\d[\d,.]*\b|\b({_COUNTS}|{'|'.join(SCALES)}|{'|'.join(f'{w}s' for w in SCALES)}|dozens?)\b",
                      re.I)
 
 
@@ -157,8 +157,7 @@ _PERCENTAGE = re.compile(r"%|\bper ?cent\b", re.I)
 
 
 _TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|century|centuries)"
-_DURATION = re.compile(rf"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-                       rf"forty|fifty|a few|several)[\s-]+{_TIME_UNIT}\b", re.I)
+_DURATION = re.compile(rf"\b(?:\d[\d,.]*|{_COUNTS}|a few|several)[\s-]+{_TIME_UNIT}\b", re.I)
 
 
 def _has_count(info: QuestionInfo, sentence: str) -> bool:

@@ -10,7 +10,7 @@ from rag import templates as T
 from rag.compose.candidates import Candidate, score_candidates
 from rag.compose.render import _Cited, _related, _sentence
 from rag.question import QuestionInfo
-from rag.text import content_terms, normalize_answer, stem, tokens
+from rag.text import SMALL_NUMBERS, content_terms, normalize_answer, stem, tokens
 from rag.types import Answer, Hit
 
 CHOICE_HITS = 10
@@ -41,10 +41,6 @@ def _option_candidates(info: QuestionInfo, hits: list[Hit], evidence: Sequence[H
     return cands
 
 
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
-
-
 def choice_variants(choice: str) -> set[str]:
     """Normalized ways an article may write an option: 'Nine years' ~ '9 years', '38%' ~ '38 percent',
     '£7m' ~ '£7 million'."""
@@ -55,7 +51,7 @@ def choice_variants(choice: str) -> set[str]:
         forms.add(re.sub(r"(\d)\s*m\b", r"\1 million", form))
         forms.add(re.sub(r"(\d)\s*bn\b", r"\1 billion", form))
     for form in list(forms):
-        for i, word in enumerate(_NUMBER_WORDS):
+        for i, word in enumerate(SMALL_NUMBERS):
             forms.add(re.sub(rf"\b{word}\b", str(i), form, flags=re.I))
             forms.add(re.sub(rf"(?<![$£€.,])\b{i}\b(?![.,]\d)", word, form))  # not in "$5" or "8.5"
     forms = {f.replace("%", " percent") for f in forms}  # "eight%" is eight percent, not "eight months"
@@ -98,7 +94,7 @@ def _option_matches(choice: str, variants: set[str], asked: set[str], cands: lis
     return out
 
 
-_NUMERIC_OPTION = re.compile(r"[$£€]?\d|(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", re.I)
+_NUMERIC_OPTION = re.compile(rf"[$£€]?\d|({'|'.join(SMALL_NUMBERS[1:13])})\b", re.I)
 NUMBER_WINDOW = 8
 GUESS_SUPPORT = 0.2
 MIN_OPTION_SUPPORT = 0.0  # an option's sentence must hold some of the question's own words (RealTimeQA: -0.003)
