@@ -118,3 +118,32 @@ def test_cli_reader_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     questions.write_text(json.dumps({"question": QUESTION, "answers": ["April 2020"], "as_of": "2019-12-20"}) + "\n")
     code, _, err = _cli(capsys, "eval", str(questions), "--index", str(path), "--reader", str(tmp_path / "nowhere"))
     assert code == 2 and "nowhere" in err
+
+
+BRIDGE = {"title": "Velmora bridge reopens after repairs", "published": "2024-03-02", "source": "Test Gazette",
+          "url": "https://example.org/velmora-bridge",
+          "text": "The Velmora bridge repairs cost the city months of traffic trouble, officials said on Friday. "
+                  "Drivers had used a ferry across the river since the autumn. "
+                  "The final bill for the work came to $4.2 million, the council said."}
+
+
+def test_the_rules_decline_only_when_neither_the_composers_nor_the_readers_sentence_fits(tmp_path: Path) -> None:
+    """A price asked: the composer's best sentence names none, so the rules alone decline; a reader that picks the
+    sentence with the sum answers from it; a reader that picks the composer's sentence declines as the rules do."""
+    corpus = tmp_path / "bridge.jsonl"
+    corpus.write_text(json.dumps(BRIDGE) + "\n", encoding="utf-8")
+    index = NewsIndex.open(tmp_path / "index", create=True, embedder=HashEmbedder(256),
+                           settings=load_settings(reader=READER_OFF))
+    index.ingest([str(corpus)])
+    index.close()
+    question = "How much did the Velmora bridge repairs cost?"
+
+    def ask(reader: FakeReader | None):  # noqa: ANN202
+        settings = load_settings(reader=READER_OFF)
+        return NewsIndex.open(tmp_path / "index", embedder=HashEmbedder(256), settings=settings,
+                              reader=reader).ask(question, as_of="2024-03-05")
+
+    assert ask(None).abstained  # "...cost the city months of traffic trouble" is no price
+    found = ask(FakeReader(("$4.2 million",), threshold=0.05))
+    assert not found.abstained and found.short_answer == "$4.2 million" and "$4.2 million" in found.text
+    assert ask(FakeReader(("traffic",), threshold=0.05)).abstained
