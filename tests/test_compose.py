@@ -354,6 +354,14 @@ def test_a_line_that_is_only_a_date_is_not_a_candidate() -> None:
 def test_question_names_are_the_capitalized_words_and_years_that_pin_it() -> None:
     assert list(question_names("Why did Velmora’s council make a U-turn on the U.S. tram deal in 2019 for 41 million?")
                 .values()) == ["Velmora’s", "2019"]
+    # What describes the answer right after "which" / "what" is not what the question is about, and a stopword with
+    # a possessive is no name; "-area" joins the suffixes ("an MIT-led study" names MIT).
+    assert set(question_names("Which Texas city did the FAA close to flights, the Velmora Times asked?").values()) \
+        == {"FAA", "Velmora", "Times"}
+    assert question_names("What did Trump say about Texas?") == {"trump": "Trump", "texa": "Texas"}
+    assert question_names("Where did the fire at a New Year’s party in Crans-Montana start?") == {
+        "crans-montana": "Crans-Montana"}
+    assert list(question_names("Why was a Velmora-area airport shut?").values()) == ["Velmora"]
 
 
 def test_options_written_into_the_question_are_read() -> None:
