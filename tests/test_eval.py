@@ -419,7 +419,7 @@ def test_demo_question_set_does_not_regress(demo_report: dict) -> None:
     assert r["answer"]["contains"] >= 0.89  # 0.924
     assert r["answer"]["lead_contains"] >= 0.80  # 0.835
     assert r["answer"]["cited_contains"] >= 0.88  # 0.924
-    assert r["answer"]["short_f1"] >= 0.57  # 0.597 (version 4's first export: 0.573, docs/reader.md)
+    assert r["answer"]["short_f1"] >= 0.58  # 0.609 (version 4's first export: 0.573, docs/reader.md)
     assert r["citations"]["precision"] >= 0.95  # 0.974
     assert r["abstention"]["recall"] >= 0.80  # 0.850 (17 of 20)
     assert r["abstention"]["false_abstention_rate"] <= 0.03  # 0.013

@@ -68,6 +68,24 @@ def test_best_span_keeps_start_before_end_inside_the_sentence_and_short() -> Non
     assert best_span(np.zeros(3), np.zeros(3), [(-1, -1)] * 3) is None
 
 
+def test_best_span_skips_the_spans_it_is_told_to_and_falls_back_to_the_best() -> None:
+    offsets = [(-1, -1), (0, 3), (4, 7), (8, 11)]
+    start, end = np.array([0, 5.0, 4.0, 0]), np.array([0, 5.0, 0, 4.0])
+    assert best_span(start, end, offsets)[0] == (0, 3)
+    assert best_span(start, end, offsets, allowed=lambda span: span != (0, 3))[0] == (0, 11)  # the next best
+    assert best_span(start, end, offsets, allowed=lambda span: span[0] > 0)[0] == (4, 11)
+    assert best_span(start, end, offsets, allowed=lambda span: False)[0] == (0, 3)  # none allowed: the best
+
+
+def test_a_span_that_repeats_the_question_is_not_an_answer() -> None:
+    from rag.reader.model import _repeats
+    from rag.text import content_terms, stem
+
+    asked = {stem(w) for w in content_terms("“The Testaments” arrived on TV as a sequel to which hit show?")}
+    assert _repeats(asked, "The Testaments") and _repeats(asked, "the hit TV show")
+    assert not _repeats(asked, "The Handmaid’s Tale") and not _repeats(asked, "the")  # no content word: kept
+
+
 def test_token_offsets_map_a_span_back_to_the_sentences_characters() -> None:
     enc = Encoder(default_base() / "tokenizer.json")
     sentence = "Now training is in progress, and in April next year, the systems will be fully installed."

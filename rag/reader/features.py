@@ -4,7 +4,7 @@ so the model is always asked exactly what it was taught on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +87,9 @@ class Encoder:
         return Batch(input_ids, mask, type_ids, feats, offsets)
 
 
+SPAN_CHOICES = 20  # the spans best_span weighs when it is told which to skip
+
+
 def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
     """The first and last token whose characters lie in the sentence's [start, end), or None when truncation cut
     the span away."""
@@ -95,9 +98,11 @@ def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tupl
 
 
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequence[tuple[int, int]],
-              max_tokens: int = 12) -> tuple[tuple[int, int], float] | None:
+              max_tokens: int = 12, allowed: Callable[[tuple[int, int]], bool] | None = None,
+              ) -> tuple[tuple[int, int], float] | None:
     """The best [start, end) character span of the sentence: the token pair start <= end, at most ``max_tokens``
-    apart, both inside the sentence, with the highest start + end logit; with that sum. None when no token of the
+    apart, both inside the sentence, with the highest start + end logit; with that sum. With ``allowed``, the best
+    of the SPAN_CHOICES best spans that it allows (the best when it allows none). None when no token of the
     sentence survived truncation."""
     inside = np.array([s >= 0 for s, _ in offsets] + [False] * (len(start_logits) - len(offsets)))
     if not inside.any():
@@ -109,8 +114,11 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequenc
     pair = starts[:, None] + ends[None, :]
     i, j = np.indices((n, n))
     pair = np.where((j >= i) & (j - i < max_tokens), pair, neg)
-    s, e = np.unravel_index(int(np.argmax(pair)), pair.shape)
-    return (offsets[s][0], offsets[e][1]), float(pair[s, e])
+    # Best first, ties in reading order (as argmax breaks them).
+    order = np.argsort(-pair, axis=None, kind="stable")[: SPAN_CHOICES if allowed is not None else 1]
+    spans = [(np.unravel_index(int(k), pair.shape)) for k in order]
+    spans = [((offsets[s][0], offsets[e][1]), float(pair[s, e])) for s, e in spans if pair[s, e] > neg / 2]
+    return next((x for x in spans if allowed(x[0])), spans[0]) if allowed is not None else spans[0]
 
 
 def whole_words(text: str, span: tuple[int, int]) -> tuple[int, int]:
