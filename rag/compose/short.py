@@ -76,8 +76,9 @@ def short_answer(info: QuestionInfo, sentence: str, published: str | None,
 # The rest of a capitalized name after a span that ends inside it: more capitalized words, joined by spaces ("John|
 # Burrows", "Ross| Sea") or, in the name of a place or a thing, by "of" / "de" / "the" ("University| of Southern
 # Indiana"; a person's "Smith| of The Hague" is not one name).
-_NAME_REST = re.compile(r"(?:\s+[A-Z][\w'’.-]*)+")
-_NAME_REST_JOINED = re.compile(r"(?:\s+(?:(?:of|de|the)\s+)?[A-Z][\w'’.-]*)+")
+_NAME_WORD = r"[A-Z][\w'’.-]*"
+_NAME_REST = re.compile(rf"(?:\s+{_NAME_WORD})+")
+_NAME_REST_JOINED = re.compile(rf"(?:\s+(?:(?:of|de|the)\s+)?{_NAME_WORD})+")
 
 
 def _name_end(sentence: str, end: int, joined: bool = True) -> int:
