@@ -114,11 +114,14 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequenc
     pair = starts[:, None] + ends[None, :]
     i, j = np.indices((n, n))
     pair = np.where((j >= i) & (j - i < max_tokens), pair, neg)
-    # Best first, ties in reading order (as argmax breaks them).
-    order = np.argsort(-pair, axis=None, kind="stable")[: SPAN_CHOICES if allowed is not None else 1]
-    spans = [(np.unravel_index(int(k), pair.shape)) for k in order]
-    spans = [((offsets[s][0], offsets[e][1]), float(pair[s, e])) for s, e in spans if pair[s, e] > neg / 2]
-    return next((x for x in spans if allowed(x[0])), spans[0]) if allowed is not None else spans[0]
+    if allowed is None:
+        s, e = np.unravel_index(int(np.argmax(pair)), pair.shape)
+        return (offsets[s][0], offsets[e][1]), float(pair[s, e])
+    # Best first, ties in reading order (as argmax breaks them); the first always exists (a token pairs with itself).
+    best_first = (np.unravel_index(int(k), pair.shape)
+                  for k in np.argsort(-pair, axis=None, kind="stable")[:SPAN_CHOICES])
+    spans = [((offsets[s][0], offsets[e][1]), float(pair[s, e])) for s, e in best_first if pair[s, e] > neg / 2]
+    return next((x for x in spans if allowed(x[0])), spans[0])
 
 
 def whole_words(text: str, span: tuple[int, int]) -> tuple[int, int]:
