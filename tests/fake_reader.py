@@ -16,6 +16,7 @@ class FakeReader:
     threshold: float = 0.5
     span_threshold: float | None = None
     span_score: float | None = None  # how sure it is of every span it marks
+    span_scores: dict[str, float] = field(default_factory=dict)  # how sure of a span of one of its words, if not that
     read_calls: list[tuple[str, tuple[SentenceInput, ...]]] = field(default_factory=list)
     choose_calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
@@ -32,5 +33,5 @@ class FakeReader:
         for word in self.words:
             start = text.find(word)
             if start >= 0:
-                return Reading(0.9, (start, start + len(word)), self.span_score)
+                return Reading(0.9, (start, start + len(word)), self.span_scores.get(word, self.span_score))
         return Reading(0.1, None)

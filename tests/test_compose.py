@@ -14,6 +14,7 @@ from rag.compose import compose
 from rag.compose.candidates import _has_count, _rest_of_first_article, _shape_penalty, score_candidates
 from rag.compose.choices import CHOICE_HITS, _headline_support, _options_named, choice_variants
 from rag.compose.names import missing_names, question_names
+from rag.compose.reading import headline_news
 from rag.compose.render import trim
 from rag.followup import asks_after_person, person_named, rewrite
 from rag.pipeline import NewsIndex
@@ -585,3 +586,16 @@ def test_number_words_count_for_how_many_and_durations_only_for_how_long() -> No
     assert _has_count(injured, "Thirteen were hurt, two of them badly.")
     assert not _has_count(injured, "It happened fifteen days before the final.")  # a duration is not the count asked
     assert _has_count(analyze("How many days did the strike last?"), "The strike lasted fifteen days.")
+
+
+@pytest.mark.parametrize(("title", "news"), [
+    ("TSA workers say they're sleeping in cars amid shutdown - USA Today",
+     "TSA workers say they're sleeping in cars amid shutdown"),
+    ("Fed holds rates steady | CNN Business", "Fed holds rates steady"),
+    ("Ukraine talks resume - The Week UK", "Ukraine talks resume"),
+    ("Markets slide - CNN ...", "Markets slide"),
+    ("Robocalls are getting smarter - and how to stop them", "Robocalls are getting smarter - and how to stop them"),
+    ("Velmora bridge reopens after repairs", "Velmora bridge reopens after repairs"),
+])
+def test_a_headline_is_read_without_its_publishers_name(title: str, news: str) -> None:
+    assert headline_news(title) == news

@@ -127,23 +127,56 @@ BRIDGE = {"title": "Velmora bridge reopens after repairs", "published": "2024-03
                   "The final bill for the work came to $4.2 million, the council said."}
 
 
-def test_the_rules_decline_only_when_neither_the_composers_nor_the_readers_sentence_fits(tmp_path: Path) -> None:
-    """A price asked: the composer's best sentence names none, so the rules alone decline; a reader that picks the
-    sentence with the sum answers from it; a reader that picks the composer's sentence declines as the rules do."""
-    corpus = tmp_path / "bridge.jsonl"
-    corpus.write_text(json.dumps(BRIDGE) + "\n", encoding="utf-8")
+def _one_article_index(tmp_path: Path, article: dict) -> Path:
+    """An index (HashEmbedder, no reader) of the one ``article``; its directory."""
+    corpus = tmp_path / "article.jsonl"
+    corpus.write_text(json.dumps(article) + "\n", encoding="utf-8")
     index = NewsIndex.open(tmp_path / "index", create=True, embedder=HashEmbedder(256),
                            settings=load_settings(reader=READER_OFF))
     index.ingest([str(corpus)])
     index.close()
+    return tmp_path / "index"
+
+
+def _with_reader(path: Path, reader: FakeReader | None) -> NewsIndex:
+    """The index in ``path`` opened to answer with ``reader`` (None: the rules alone)."""
+    return NewsIndex.open(path, embedder=HashEmbedder(256), settings=load_settings(reader=READER_OFF), reader=reader)
+
+
+def test_the_rules_decline_only_when_neither_the_composers_nor_the_readers_sentence_fits(tmp_path: Path) -> None:
+    """A price asked: the composer's best sentence names none, so the rules alone decline; a reader that picks the
+    sentence with the sum answers from it; a reader that picks the composer's sentence declines as the rules do."""
+    index = _one_article_index(tmp_path, BRIDGE)
     question = "How much did the Velmora bridge repairs cost?"
 
     def ask(reader: FakeReader | None):  # noqa: ANN202
-        settings = load_settings(reader=READER_OFF)
-        return NewsIndex.open(tmp_path / "index", embedder=HashEmbedder(256), settings=settings,
-                              reader=reader).ask(question, as_of="2024-03-05")
+        return _with_reader(index, reader).ask(question, as_of="2024-03-05")
 
     assert ask(None).abstained  # "...cost the city months of traffic trouble" is no price
     found = ask(FakeReader(("$4.2 million",), threshold=0.05))
     assert not found.abstained and found.short_answer == "$4.2 million" and "$4.2 million" in found.text
     assert ask(FakeReader(("traffic",), threshold=0.05)).abstained
+
+
+WATER = {"title": "Corpus Christi is running out of water, officials warn",
+         "published": "2026-03-13", "url": "https://example.org/water",
+         "text": "The state's environmental regulator may issue a draft permit for the desalination plant this spring, "
+                 "the Texas Commission on Environmental Quality said. Reservoir levels stand at a record low."}
+
+
+def test_the_short_answer_comes_from_the_headline_when_the_reader_marks_it_there_more_surely(tmp_path: Path) -> None:
+    """The reader reads the answering sentence's headline as a sentence of its own; its span there is the short
+    answer only when the reader is surer of it than of the sentence's by more than HEADLINE_MARGIN."""
+    index = _one_article_index(tmp_path, WATER)
+
+    def short(headline_score: float) -> str:
+        reader = FakeReader(("Texas Commission on Environmental Quality", "Corpus Christi"), threshold=0.05,
+                            span_scores={"Texas Commission on Environmental Quality": 2.0,
+                                         "Corpus Christi": headline_score})
+        answer = _with_reader(index, reader).ask("Which city in Texas is running out of water?", as_of="2026-03-14")
+        assert not answer.abstained
+        assert any(s.text == WATER["title"] for _, sentences in reader.read_calls for s in sentences)
+        return answer.short_answer
+
+    assert short(2.0 + composer.reading.HEADLINE_MARGIN + 0.5) == "Corpus Christi"
+    assert short(2.0 + composer.reading.HEADLINE_MARGIN - 0.5) == "Texas Commission on Environmental Quality"

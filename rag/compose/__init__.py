@@ -23,7 +23,7 @@ from rag.compose.candidates import (
 from rag.compose.choices import CHOICE_HITS, _choice_answer, _option_candidates
 from rag.compose.claims import _claim_answer
 from rag.compose.free_form import _free_answer
-from rag.compose.reading import read_ranked, runner_up
+from rag.compose.reading import headline_span, read_ranked, runner_up
 from rag.compose.render import _related
 from rag.compose.short import short_answer
 from rag.dates import human_date
@@ -70,7 +70,7 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     # questions from the answerable ones (docs/reader.md); its own threshold only adds a floor. The reader (on by
     # default; None here with --no-reader) orders the best-scored sentences: its first is the answer's, its
     # runner-up the second, and it marks the short answer.
-    declined, span, second = unanswered(info, search_text, best, read), None, None
+    declined, span, second, reading = unanswered(info, search_text, best, read), None, None, None
     if reader is not None:
         ranked = read_ranked(reader, search_text, candidates)
         picked, reading = ranked[0] if ranked else (None, None)
@@ -92,6 +92,10 @@ def compose(index, question: str, search_text: str, query, hits: list[Hit], choi
     if declined:
         return Answer(text=T.NOT_FOUND + T.NOT_FOUND_RELATED, abstained=True, related=_related(hits), **base)
     short = short_answer(info, best.text, best.hit.article.published, span)
+    if reader is not None and reading is not None:
+        in_headline = headline_span(reader, search_text, best, reading)
+        if in_headline is not None:
+            short = short_answer(info, best.hit.article.title, best.hit.article.published, in_headline) or short
     return replace(_free_answer(info, candidates, best, base, second), short_answer=short)
 
 
