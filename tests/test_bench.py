@@ -73,6 +73,13 @@ def test_a_small_run_measures_every_stage(tmp_path: Path) -> None:
     again = measure(_args("--corpus", "demo", "--index", str(index_dir), "--reuse", "--no-app", "--queries", "2"),
                     lambda _line: None)
     assert "ingest" not in again and again["counts"] == r["counts"]
+    # --reuse without --corpus: the index as it is, named as such, its headlines asked.
+    bare = measure(_args("--index", str(index_dir), "--reuse", "--no-app", "--queries", "3", "--sample", "5"),
+                   lambda _line: None)
+    assert bare["corpus"] == f"the index in {index_dir}" and bare["counts"] == r["counts"]
+    assert bare["queries"]["questions"] == 3 and f"the index in {index_dir}: " in table(bare)
+    with pytest.raises(RagError, match="--reingest needs --corpus"):
+        measure(_args("--index", str(index_dir), "--reuse", "--reingest", "--no-app"), lambda _line: None)
 
 
 def test_unknown_corpus_says_what_is_accepted() -> None:

@@ -24,7 +24,8 @@ from rag.errors import RagError
 
 def add_arguments(c: argparse.ArgumentParser) -> None:
     """The bench options (``--index`` is added by the caller)."""
-    c.add_argument("--corpus", help="demo, realtimeqa or a path of articles (default demo, none with --vectors)")
+    c.add_argument("--corpus", help="demo, realtimeqa or a path of articles (default demo; none with --vectors; with "
+                                    "--reuse, none: the index's own headlines are asked)")
     c.add_argument("--model", help="embedding model (default all-MiniLM-L6-v2; minilm-int8 for ONNX int8)")
     c.add_argument("--dense-passages", type=int, metavar="N", help="dense vectors for the first N passages of each article (default 1; 0 = all)")
     c.add_argument("--reuse", action="store_true", help="measure the existing --index without ingesting")
@@ -93,10 +94,12 @@ def _ensure_index(index_dir: Path, args: argparse.Namespace, say) -> None:  # no
 
 def measure(args: argparse.Namespace, say) -> dict[str, Any]:  # noqa: ANN001 - say(str)
     """Every measurement the options ask for, as a JSON-ready dict."""
-    if args.corpus is None and not args.vectors:
+    if args.corpus is None and not args.vectors and not args.reuse:
         args.corpus = "demo"
+    if args.reuse and args.corpus is None and args.reingest:
+        raise RagError("--reingest needs --corpus: the articles to ingest again into the --reuse index")
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
-    if args.corpus:
+    if args.corpus or args.reuse:
         with tempfile.TemporaryDirectory(prefix="newsrag-bench-") as tmp:
             results.update(_measure_corpus(args, Path(args.index) if args.index else Path(tmp) / "index", say))
     if args.vectors:
@@ -113,7 +116,9 @@ def _measure_corpus(args: argparse.Namespace, index_dir: Path, say) -> dict[str,
     from rag.config import load_settings
     from rag.pipeline import NewsIndex
 
-    corpus = bp.resolve_corpus(args.corpus)
+    # --reuse without --corpus measures the index as it is: its own headlines are the questions, and the table names
+    # the index, not a corpus it may not hold.
+    corpus = bp.resolve_corpus(args.corpus) if args.corpus else bp.Corpus(f"the index in {index_dir}", ())
     exists = (index_dir / DB_NAME).exists()
     if exists and not args.reuse:
         raise RagError(f"{index_dir} holds an index already: pass --reuse to measure it without ingesting, or "
