@@ -233,6 +233,12 @@ class NewsIndex:
     def close(self) -> None:
         self.backend.close()
 
+    def __enter__(self) -> NewsIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _load_reader(path: str | None) -> Reader | None:
     """The reader in ``path``, or the shipped one when None or READER_SHIPPED; None (with a warning) when the

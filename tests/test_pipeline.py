@@ -84,3 +84,13 @@ def test_empty_and_huge_questions_are_refused(demo_index: NewsIndex) -> None:
         demo_index.ask("   ")
     with pytest.raises(QuestionError, match="characters"):
         demo_index.ask("why " * 3000)
+
+
+def test_an_index_opened_in_a_with_block_is_closed_after_it(tmp_path) -> None:  # noqa: ANN001
+    with NewsIndex.open(tmp_path / "index", create=True, embedder=HashEmbedder(64)) as index:
+        index.ingest([str(SEED)])
+        assert index.store.counts()["articles"] == 1
+    with pytest.raises(Exception, match="closed"):
+        index.store.counts()
+    with NewsIndex.open(tmp_path / "index", embedder=HashEmbedder(64)) as again:  # what it wrote is there
+        assert again.store.counts()["articles"] == 1

@@ -17,6 +17,7 @@ from rag.config import READER_OFF, READER_SHIPPED, load_settings
 from rag.embed import HashEmbedder
 from rag.errors import RagError
 from rag.pipeline import NewsIndex
+from rag.types import Answer
 
 QUESTION = "When will the S-400 systems be fully installed in Turkey?"
 
@@ -138,9 +139,11 @@ def _one_article_index(tmp_path: Path, article: dict) -> Path:
     return tmp_path / "index"
 
 
-def _with_reader(path: Path, reader: FakeReader | None) -> NewsIndex:
-    """The index in ``path`` opened to answer with ``reader`` (None: the rules alone)."""
-    return NewsIndex.open(path, embedder=HashEmbedder(256), settings=load_settings(reader=READER_OFF), reader=reader)
+def _ask(path: Path, reader: FakeReader | None, question: str, as_of: str) -> Answer:
+    """``question`` asked of the index in ``path`` with ``reader`` (None: the rules alone); the index closed after."""
+    with NewsIndex.open(path, embedder=HashEmbedder(256), settings=load_settings(reader=READER_OFF),
+                        reader=reader) as index:
+        return index.ask(question, as_of=as_of)
 
 
 def test_the_rules_decline_only_when_neither_the_composers_nor_the_readers_sentence_fits(tmp_path: Path) -> None:
@@ -150,7 +153,7 @@ def test_the_rules_decline_only_when_neither_the_composers_nor_the_readers_sente
     question = "How much did the Velmora bridge repairs cost?"
 
     def ask(reader: FakeReader | None):  # noqa: ANN202
-        return _with_reader(index, reader).ask(question, as_of="2024-03-05")
+        return _ask(index, reader, question, "2024-03-05")
 
     assert ask(None).abstained  # "...cost the city months of traffic trouble" is no price
     found = ask(FakeReader(("$4.2 million",), threshold=0.05))
@@ -173,7 +176,7 @@ def test_the_short_answer_comes_from_the_headline_when_the_reader_marks_it_there
         reader = FakeReader(("Texas Commission on Environmental Quality", "Corpus Christi"), threshold=0.05,
                             span_scores={"Texas Commission on Environmental Quality": 2.0,
                                          "Corpus Christi": headline_score})
-        answer = _with_reader(index, reader).ask("Which city in Texas is running out of water?", as_of="2026-03-14")
+        answer = _ask(index, reader, "Which city in Texas is running out of water?", "2026-03-14")
         assert not answer.abstained
         assert any(s.text == WATER["title"] for _, sentences in reader.read_calls for s in sentences)
         return answer.short_answer
