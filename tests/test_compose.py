@@ -11,11 +11,17 @@ from types import SimpleNamespace
 import pytest
 
 from rag.compose import compose
-from rag.compose.candidates import _has_count, _rest_of_first_article, _shape_penalty, score_candidates
+from rag.compose.candidates import (
+    _has_count,
+    _rest_of_first_article,
+    _shape_penalty,
+    adds_nothing,
+    score_candidates,
+)
 from rag.compose.choices import CHOICE_HITS, _headline_support, _options_named, choice_variants
 from rag.compose.names import missing_names, question_names
 from rag.compose.reading import headline_news
-from rag.compose.render import trim
+from rag.compose.render import _Cited, _sentence, trim
 from rag.followup import asks_after_person, person_named, rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
@@ -599,3 +605,26 @@ def test_number_words_count_for_how_many_and_durations_only_for_how_long() -> No
 ])
 def test_a_headline_is_read_without_its_publishers_name(title: str, news: str) -> None:
     assert headline_news(title) == news
+
+
+def test_a_second_sentence_that_leans_on_the_first_follows_it_alone() -> None:
+    """"He highlighted..." would come with the sentence before it; when that is the sentence the answer has just
+    given, it follows it as it is, instead of repeating it."""
+    text = ("The regulator may issue a draft permit for one of the city's groundwater wells on March 13, the city "
+            "manager said. He highlighted ongoing water supply projects, including two groundwater well fields.")
+    info = analyze("What may the regulator issue for the city's groundwater wells?")
+    first, second = score_candidates(info, [_hit("w", "Water", text, 1.0, 1)])
+    assert _sentence(second, info, _Cited()).startswith("The regulator may issue")  # alone, it takes its context
+    assert _sentence(second, info, _Cited(), after=first).startswith("He highlighted")
+
+
+def test_a_second_sentence_that_adds_nothing_is_not_given() -> None:
+    info = analyze("When is the next general election due?")
+    long, short, more = score_candidates(info, [
+        _hit("a", "Election", "The next general election is due to take place no later than January 2025, but a new "
+                              "prime minister may ask for a new mandate.", 1.0, 1),
+        _hit("b", "Election", "The next general election is due to take place no later than January 2025.", 0.9, 2),
+        _hit("c", "Election", "The next general election is due in January 2025, the Electoral Commission said "
+                              "on Tuesday.", 0.8, 3)])
+    assert adds_nothing(short, long) and not adds_nothing(long, short)
+    assert not adds_nothing(more, long)  # it says who said so, and when

@@ -123,6 +123,20 @@ def score_candidates(info: QuestionInfo, hits: Sequence[Hit]) -> list[Candidate]
     return cands
 
 
+# A second sentence whose content words are mostly the first's says nothing more (the same report in two copies of a
+# story, or a sentence that restates the lead).
+ADDS_NOTHING = 0.8
+
+
+def adds_nothing(second: Candidate, first: Candidate) -> bool:
+    """Whether ``second`` repeats ``first``: the same text, or at least ADDS_NOTHING of its content words are
+    ``first``'s ("The next general election is due ... no later than January 2025." after the sentence that says
+    that and more)."""
+    if second.text == first.text:
+        return True
+    return bool(second.stems) and len(second.stems & first.stems) >= ADDS_NOTHING * len(second.stems)
+
+
 def _first_sentence(cands: list[Candidate], hit: Hit) -> Candidate | None:
     """The first sentence of ``hit``'s passage that is a whole sentence of some length, not a photo caption."""
     return next((c for c in cands if c.hit is hit and len(c.text.split()) >= 10 and _FINISHED.search(c.text)), None)

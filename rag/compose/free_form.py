@@ -6,7 +6,7 @@ import re
 
 from rag import templates as T
 from rag.compose.abstain import ABSTAIN_BELOW
-from rag.compose.candidates import _DATE, _DAY_WORDS, _FINISHED, SECOND_WITHIN, Candidate
+from rag.compose.candidates import _DATE, _DAY_WORDS, _FINISHED, SECOND_WITHIN, Candidate, adds_nothing
 from rag.compose.render import _Cited, _sentence, trim
 from rag.dates import human_date, to_date
 from rag.question import QuestionInfo, entities
@@ -60,7 +60,7 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
         second = read_second
     else:
         second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
-                       and c.score >= SECOND_WITHIN * best.score and c.text != best.text and c not in agree
+                       and c.score >= SECOND_WITHIN * best.score and not adds_nothing(c, best) and c not in agree
                        and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
     if differ is not None:
         parts.append(T.DISAGREE.format(
@@ -69,7 +69,7 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
             second=trim(info, differ.text).rstrip("."), second_source=differ.hit.article.source or differ.hit.article.title,
             second_date=human_date(differ.hit.article.published) or "undated", second_marker=cited.cite(differ)))
     elif second is not None:
-        parts.append(_sentence(second, info, cited))
+        parts.append(_sentence(second, info, cited, after=best))
     if agree:
         markers = "".join(cited.cite(c) for c in [best, *agree[:3]])
         parts.append(T.AGREE.format(count=len(agree[:3]) + 1, markers=markers))

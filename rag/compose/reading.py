@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.compose.candidates import _FINISHED, Candidate
+from rag.compose.candidates import _FINISHED, Candidate, adds_nothing
 from rag.reader.base import Reader, Reading, SentenceInput
 
 # The composer's best-scored candidates that the reader reads, and as many of its best-supported (its score carries
@@ -55,11 +55,12 @@ def read_ranked(reader: Reader, question: str, cands: Sequence[Candidate]) -> li
 
 def runner_up(ranked: Sequence[tuple[Candidate, Reading]]) -> Candidate | None:
     """The second sentence of the answer by the reader's ranking: the best-ranked other sentence that is finished
-    (no caption or dateline) and whose probability is at least SECOND_SHARE of the first's; None when none is."""
+    (no caption or dateline), says more than the first (``adds_nothing``) and whose probability is at least
+    SECOND_SHARE of the first's; None when none is."""
     if not ranked:
         return None
     (first, reading), rest = ranked[0], ranked[1:]
-    return next((c for c, r in rest if r.score >= SECOND_SHARE * reading.score and c.text != first.text
+    return next((c for c, r in rest if r.score >= SECOND_SHARE * reading.score and not adds_nothing(c, first)
                  and _FINISHED.search(c.text)), None)
 
 

@@ -69,24 +69,32 @@ _LEANS_BACK = re.compile(r"^(he|she|it|they|this|that|these|those|his|her|their|
                          r"decision|deal|bill|plan|report|study))\b", re.I)
 
 
-def _with_context(c: Candidate) -> Candidate:
-    """A sentence that opens with a pronoun ('He estimated...') comes with the sentence before it; an interview
-    question comes with the reply that follows it."""
+def _with_context(c: Candidate, after: Candidate | None = None) -> Candidate:
+    """A sentence that opens with a pronoun ('He estimated...') comes with the sentence before it, unless that is
+    ``after``, the sentence the answer has just given; an interview question comes with the reply that follows it."""
     if c.text.rstrip("”\"' ").endswith("?") and c.next_end is not None:
         text = c.hit.passage.text[c.start : c.next_end].strip()
         return Candidate(c.rank, c.hit, c.start, c.next_end, text, c.stems, None, None, c.score, c.support)
-    if c.prev is None or not _LEANS_BACK.match(c.text) or len(c.text.split()) > 30:
+    if c.prev is None or not _LEANS_BACK.match(c.text) or len(c.text.split()) > 30 or _just_said(c, after):
         return c
     start = c.prev[0]
     text = c.hit.passage.text[start : c.end].strip()
     return Candidate(c.rank, c.hit, start, c.end, text, c.stems, None, None, c.score, c.support)
 
 
-def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited, lead: bool = False) -> str:
-    """The sentence of ``c`` (with its context, trimmed) and its marker. The lead sentence says which article it
-    comes from: its headline often names what the sentence calls "the show" or "the country" (RealTimeQA: the
-    lead holds the answer for 0.345 of the questions with it, 0.273 without), and its date anchors "on Sunday"."""
-    c = _with_context(c)
+def _just_said(c: Candidate, after: Candidate | None) -> bool:
+    """Whether the sentence before ``c`` in its passage is (part of) ``after``: then ``c`` reads on from it."""
+    return (after is not None and c.prev is not None and after.hit.passage.passage_id == c.hit.passage.passage_id
+            and after.start <= c.prev[0] < after.end)
+
+
+def _sentence(c: Candidate, info: QuestionInfo, cited: _Cited, lead: bool = False,
+              after: Candidate | None = None) -> str:
+    """The sentence of ``c`` (with its context, trimmed) and its marker; ``after``: the sentence just given before
+    it. The lead sentence says which article it comes from: its headline often names what the sentence calls "the
+    show" or "the country" (RealTimeQA: the lead holds the answer for 0.345 of the questions with it, 0.273 without),
+    and its date anchors "on Sunday"."""
+    c = _with_context(c, after)
     text = trim(info, c.text)
     known = c.hit.passage.passage_id in cited.passages()
     mark = cited.cite(c)
