@@ -15,6 +15,7 @@ SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", 
                  "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
 TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 SCALES = ("hundred", "thousand", "million", "billion", "trillion")
+COUNT_WORDS = (*SMALL_NUMBERS[1:], *TENS[1:])  # one .. twenty, then thirty .. ninety
 _TOKEN = re.compile(r"[\w][\w\-'’.]*[\w]|\w")
 
 

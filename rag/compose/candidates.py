@@ -17,7 +17,7 @@ from rag.chunk import sentence_spans
 from rag.compose.names import question_names
 from rag.dates import MONTH_NAMES, WEEKDAY_NAMES, WEEKDAYS, human_date
 from rag.question import QuestionInfo, entities
-from rag.text import SCALES, SMALL_NUMBERS, TENS, stems
+from rag.text import COUNT_WORDS, SCALES, stems
 from rag.types import Hit
 
 CANDIDATE_HITS = 8
@@ -44,7 +44,7 @@ _DATELINE = re.compile(rf"^\W*(?:(?:{WEEKDAY_NAMES}|{MONTH_NAMES}|"
 _SUMMARY = re.compile(r"^(what('s| is| has)? (happened|happening|going on|new)|what did .{1,60} (do|announce)\??$|"
                       r"(tell me )?what do (we|you) know about)\b", re.I)
 _DAY_WORDS = {*WEEKDAYS, "yesterday", "today", "tomorrow"}
-_COUNTS = "|".join((*SMALL_NUMBERS[1:], *TENS[1:]))  # one .. ninety
+_COUNTS = "|".join(COUNT_WORDS)
 _NUMBER = re.compile(rf"\b\d[\d,.]*\b|\b({_COUNTS}|{'|'.join(SCALES)}|{'|'.join(f'{w}s' for w in SCALES)}|dozens?)\b",
                      re.I)
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from rag.compose.names import _YEAR as YEAR
 from rag.dates import MONTHS, WEEKDAYS, resolve_relative
 from rag.question import QuestionInfo, entities
-from rag.text import SCALES, SMALL_NUMBERS, STOPWORDS, TENS, country, normalize_answer, stem
+from rag.text import COUNT_WORDS, SCALES, STOPWORDS, country, normalize_answer, stem
 
 # Capitalized, as dates are written: "may" is a verb, "May" a month.
 _MONTH = "(?:" + "|".join(m.capitalize() for m in sorted(MONTHS, key=len, reverse=True)) + ")"
@@ -32,8 +32,8 @@ _DATES = [re.compile(p) for p in (
     r"\b(?:next|last|this|coming|past) (?:year|month|week)\b|\b(?:yesterday|today|tomorrow|tonight)\b",
     rf"\b{_WEEKDAY}\b",
 )]
-_SCALE = r"(?:million|billion|trillion|thousand|hundred|m|bn|k)\b"
-_NUMBER_WORD = f"(?:{'|'.join((*SMALL_NUMBERS[1:], *TENS[1:], *(f'{w}s' for w in SCALES)))}|dozens?|a dozen|half)"
+_SCALE = rf"(?:{'|'.join(SCALES)}|m|bn|k)\b"
+_NUMBER_WORD = f"(?:{'|'.join((*COUNT_WORDS, *(f'{w}s' for w in SCALES)))}|dozens?|a dozen|half)"
 # An amount: a sum of money, a percentage, a number with its scale ("2.5 billion") or a number word; not the digits
 # of a name ("S-400", "COVID-19").
 _AMOUNT = re.compile(
