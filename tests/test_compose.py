@@ -256,6 +256,10 @@ def test_captions_and_datelines_rank_below_sentences() -> None:
     assert _shape_penalty("Wikinews interviews Robert Sarvis Saturday, October 19, 2013") > 0
     assert _shape_penalty("Chomsky sat down with Michael Dranove.") == 0
     assert _shape_penalty("“We will keep it,” he said.”") == 0
+    # A gallery's caption or a link to another story, however it ends, is no sentence either.
+    assert _shape_penalty("Photos: Australian pop star Olivia Newton-John's life in pictures.") > 0
+    assert _shape_penalty("Related: Why gas prices are so high.") > 0
+    assert _shape_penalty("She said the photos: were hers.") == 0
 
 
 def test_a_long_run_of_digits_is_scored_at_once_not_taken_apart_as_a_dateline() -> None:

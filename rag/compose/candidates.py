@@ -139,7 +139,7 @@ def adds_nothing(second: Candidate, first: Candidate) -> bool:
 
 def _first_sentence(cands: list[Candidate], hit: Hit) -> Candidate | None:
     """The first sentence of ``hit``'s passage that is a whole sentence of some length, not a photo caption."""
-    return next((c for c in cands if c.hit is hit and len(c.text.split()) >= 10 and _FINISHED.search(c.text)), None)
+    return next((c for c in cands if c.hit is hit and len(c.text.split()) >= 10 and is_sentence(c.text)), None)
 
 
 def _echoes(info: QuestionInfo, c: Candidate) -> bool:
@@ -232,12 +232,20 @@ def _type_bonus(info: QuestionInfo, sentence: str) -> float:
 
 
 _FINISHED = re.compile(r"[.!?…]['\"”’)\]]*\s*$")
+# A gallery's caption or a link to another story, however it ends: "Photos: Olivia Newton-John's life in pictures
+# ...", "Related: ...", "Read more: ..." (CNN's pages: 510 "Photos:" lines among RealTimeQA dev's 2,113 articles).
+_LABELLED = re.compile(r"(?:photos?|in pictures|gallery|video|watch|related|read more|listen)\s*:", re.I)
+
+
+def is_sentence(text: str) -> bool:
+    """Whether ``text`` is a finished sentence, not a caption, a heading, a dateline or a labelled link."""
+    return bool(_FINISHED.search(text)) and not _LABELLED.match(text)
 
 
 def _shape_penalty(sentence: str) -> float:
     words = len(sentence.split())
     penalty = 0.15 if sentence.rstrip("”\"' ").endswith("?") else 0.0
-    if not _FINISHED.search(sentence):  # a caption, a heading or a dateline, not a sentence
+    if not is_sentence(sentence):
         penalty += UNFINISHED
     if words > 60:
         penalty += 0.1

@@ -6,7 +6,7 @@ import re
 
 from rag import templates as T
 from rag.compose.abstain import ABSTAIN_BELOW
-from rag.compose.candidates import _DATE, _DAY_WORDS, _FINISHED, SECOND_WITHIN, Candidate, adds_nothing
+from rag.compose.candidates import _DATE, _DAY_WORDS, SECOND_WITHIN, Candidate, adds_nothing, is_sentence
 from rag.compose.render import _Cited, _sentence, trim
 from rag.dates import human_date, to_date
 from rag.question import QuestionInfo, entities
@@ -61,7 +61,7 @@ def _free_answer(info: QuestionInfo, cands: list[Candidate], best: Candidate, ba
     else:
         second = next((c for c in sorted(cands, key=lambda c: -c.score) if c is not best
                        and c.score >= SECOND_WITHIN * best.score and not adds_nothing(c, best) and c not in agree
-                       and _FINISHED.search(c.text)), None)  # a caption or a dateline adds nothing as a second
+                       and is_sentence(c.text)), None)  # a caption or a dateline adds nothing as a second
     if differ is not None:
         parts.append(T.DISAGREE.format(
             first=trim(info, best.text).rstrip("."), first_source=best.hit.article.source or best.hit.article.title,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.compose.candidates import _FINISHED, Candidate, adds_nothing
+from rag.compose.candidates import Candidate, adds_nothing, is_sentence
 from rag.reader.base import Reader, Reading, SentenceInput
 
 # The composer's best-scored candidates that the reader reads, and as many of its best-supported (its score carries
@@ -62,7 +62,7 @@ def runner_up(ranked: Sequence[tuple[Candidate, Reading]]) -> Candidate | None:
         return None
     (first, reading), rest = ranked[0], ranked[1:]
     return next((c for c, r in rest if r.score >= SECOND_SHARE * reading.score and not adds_nothing(c, first)
-                 and _FINISHED.search(c.text)), None)
+                 and is_sentence(c.text)), None)
 
 
 def headline_span(reader: Reader, question: str, cand: Candidate, reading: Reading) -> tuple[int, int] | None:
