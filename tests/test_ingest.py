@@ -72,6 +72,37 @@ def test_datelines_photo_credits_and_gallery_counters_are_dropped_and_the_rest_k
         "March 15, 2012 was a Thursday."]
 
 
+def test_a_headline_made_from_a_web_address_is_cased_as_its_article_writes_it() -> None:
+    from rag.ingest.titles import recase_title
+
+    text = ("Members of Patriot Front were arrested near a Pride event in Coeur d'Alene. The FDA said on Friday that "
+            "Yellowstone National Park would stay closed; the park had flooded. Front doors were shut. The group "
+            "met at a city park, police said. Patriot Front denied it. Squid was on the menu, and Pride went on.")
+    assert recase_title("Idaho patriot front arrests pride what we know", text) == \
+        "Idaho Patriot Front arrests Pride what we know"
+    # A name is cased whole, though the article's "the park" outnumbers its "Park"; a first word only when the
+    # article writes it with a capital inside ("FDA", not "Squid").
+    assert recase_title("Fda yellowstone national park flooding", text) == "FDA Yellowstone National Park flooding"
+    assert recase_title("Squid served at the park", text) == "Squid served at the park"
+    # A word the article capitalizes only inside a longer name ("Patriot Front") or where a sentence starts ("Front
+    # doors") is no name of its own.
+    assert recase_title("Fence at the front", text) == "Fence at the front"
+    # A headline that names something in capitals was cased by its newsroom and stays as it is.
+    assert recase_title("Police in Idaho arrest a patriot front", text) == "Police in Idaho arrest a patriot front"
+    assert recase_title("Arrests", text) == "Arrests"
+
+
+def test_ingest_stores_the_cased_headline(hash_index: NewsIndex, tmp_path: Path) -> None:
+    record = {"id": "cnn-1", "title": "Liz truss government crisis thursday", "published": "2022-10-20",
+              "text": "Liz Truss resigned as UK prime minister on Thursday after 45 days in office. Truss said she "
+                      "could not deliver the mandate. The pound rose after Truss spoke."}
+    path = tmp_path / "cnn.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    hash_index.ingest([str(path)])
+    (title,) = hash_index.store.query("SELECT title FROM articles WHERE article_id = 'cnn-1'")[0]
+    assert title == "Liz Truss government crisis Thursday"
+
+
 def test_plain_text_seed_article(hash_index: NewsIndex) -> None:
     (article,) = list(read_inputs([SEED]))
     assert article.published == "2019-12-14"
