@@ -132,3 +132,34 @@ def test_cold_ask_times_fresh_processes_and_prints_the_median(tmp_path: Path, ca
     assert "| median of 3 " in out and "| heavy modules imported  | onnxruntime |" in out and "nproc" in out
     with pytest.raises(RagError, match="runs must be 1 or more"):
         run(_args("--cold-ask", "--runs", "0", "--index", str(index_dir)))
+
+
+def test_corpus_ceiling_tells_a_declined_question_the_corpus_answers_from_one_it_does_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import corpus_ceiling
+
+    corpus = [{"title": "Seahawks win the Super Bowl", "text": "Seattle beat New England.", "published": "2026-02-08"},
+              {"title": "Old news", "text": "Finland was the happiest country.", "published": "2020-03-20"},
+              {"title": "Tomorrow", "text": "The Moon base opens.", "published": "2026-03-01"}]
+    questions = [{"id": "q1", "question": "Which team won?", "answers": ["Seattle Seahawks", "Seahawks"],
+                  "as_of": "2026-02-10"},
+                 {"id": "q2", "question": "Which country is happiest?", "answers": ["Finland"], "as_of": "2026-03-19"},
+                 {"id": "q3", "question": "What opens?", "answers": ["Moon base"], "as_of": "2026-02-10"},
+                 {"id": "q4", "question": "Unanswerable?", "answers": [], "answerable": False}]
+    assert corpus_ceiling.ceiling(questions, corpus, days=30) == {
+        "q1": {"any": True, "recent": True},  # "Seahawks", on word boundaries, in the headline
+        "q2": {"any": True, "recent": False},  # written six years before
+        "q3": {"any": False, "recent": False},  # written after the question was asked
+    }
+    for name, rows in (("q.jsonl", questions), ("c.jsonl", corpus)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    report = {"per_question": [{"id": "q1", "abstained": True}, {"id": "q2", "abstained": True},
+                               {"id": "q3", "abstained": False}, {"id": "q4", "abstained": True}]}
+    (tmp_path / "r.json").write_text(json.dumps(report), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["corpus_ceiling", str(tmp_path / "q.jsonl"), str(tmp_path / "c.jsonl"),
+                                      "--report", str(tmp_path / "r.json")])
+    corpus_ceiling.main()
+    out = capsys.readouterr().out
+    assert "3 answerable questions" in out and "0.667, in one of the 30 days before it for 0.333" in out
+    assert "declined 2 (0.667); of these, a recent article writes the answer for 1 (0.333" in out
+    assert "only an older one for 1, none for 0" in out and "is 0.333" in out
