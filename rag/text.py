@@ -101,3 +101,14 @@ def normalize_answer(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = _ARTICLES.sub(" ", text.translate(_UNPUNCTUATE))
     return " ".join(text.split())
+
+
+# A headline's trailing publisher: " - USA Today", " | CNN Business", " - The Week UK", " - CNN ..." (up to four words,
+# each capitalized, a number or an ellipsis; "... - and how to stop them" keeps its end).
+_PUBLISHER = re.compile(r"\s[-|–—]\s(?:(?:[A-Z0-9][^\s]*|\.\.\.|…)(?:\s+|$)){1,4}$")
+
+
+def headline_news(title: str) -> str:
+    """``title`` without its publisher's name (the reader would mark "USA Today" as readily as the news): a quarter
+    of the held-out weeks' headlines end in one. The reader reads headlines so (``rag.compose.reading``)."""
+    return _PUBLISHER.sub("", title).strip()

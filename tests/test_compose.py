@@ -20,13 +20,13 @@ from rag.compose.candidates import (
 )
 from rag.compose.choices import CHOICE_HITS, _headline_support, _options_named, choice_variants
 from rag.compose.names import missing_names, question_names
-from rag.compose.reading import headline_news
 from rag.compose.render import _Cited, _sentence, trim
 from rag.followup import asks_after_person, person_named, rewrite
 from rag.pipeline import NewsIndex
 from rag.question import analyze, parse_choices, question_kind
 from rag.retrieve import Query, retrieve
 from rag.templates import NOT_FOUND
+from rag.text import headline_news
 from rag.types import ArticleInfo, Hit, Passage
 
 ARTICLES = [

@@ -147,6 +147,26 @@ def test_unanswerable_groups_come_only_where_the_articles_surely_lack_the_answer
     assert answered and all(g.answerable for g in answered)
 
 
+def test_headline_groups_read_the_headline_that_states_the_answer_as_a_sentence() -> None:
+    article = {"a": {**_ARTICLE["a"], "title": "Lantern festival moves to the old harbour - USA Today"}}
+    question = _question(("the old harbour",))
+    # off by default (version 4's recipe): the headline is context, never a candidate
+    plain = groups(question, {"a": {**article["a"], "text": _ARTICLE["a"]["text"] + "\n\nIt moves to the old "
+                                                               "harbour, they said."}}, random.Random(0))
+    assert plain and not any(c.headline for g in plain for c in g.items)
+    both = groups(question, {"a": {**article["a"], "text": _ARTICLE["a"]["text"] + "\n\nIt moves to the old "
+                                                              "harbour, they said."}}, random.Random(0),
+                  headlines=True)
+    assert len(both) == len(plain) + 1
+    head = both[-1].items[0]
+    # read without its publisher, as asking reads it, with the answer marked; its negatives are sentences
+    assert head.headline and head.sentence.text == head.sentence.title == "Lantern festival moves to the old harbour"
+    assert head.sentence.text[slice(*head.span)] == "the old harbour" and head.label == 1
+    assert not any(c.headline for c in both[-1].items[1:])
+    # a headline alone, with no sentence that states the answer, gives no group: nothing to teach the span head
+    assert groups(question, article, random.Random(0), headlines=True) == []
+
+
 def test_unanswerable_group_needs_enough_sentences() -> None:
     few = [Candidate(SentenceInput("One sentence only here.", "", None), 0, None, False, 0.5)]
     assert unanswerable_group(_question(("Velmora",)), few, random.Random(0)) is None

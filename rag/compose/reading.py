@@ -3,11 +3,11 @@ the reader takes to answer."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from rag.compose.candidates import Candidate, adds_nothing, is_sentence
 from rag.reader.base import Reader, Reading, SentenceInput
+from rag.text import headline_news
 
 # The composer's best-scored candidates that the reader reads, and as many of its best-supported (its score carries
 # retrieval rank and the question's terms). Version 4 (trained on such shortlists of 10 + 10), on the tuning sets,
@@ -78,14 +78,3 @@ def headline_span(reader: Reader, question: str, cand: Candidate, reading: Readi
     if head.span is None or head.span_score is None or head.span_score <= reading.span_score + HEADLINE_MARGIN:
         return None
     return head.span
-
-
-# A headline's trailing publisher: " - USA Today", " | CNN Business", " - The Week UK", " - CNN ..." (up to four words,
-# each capitalized, a number or an ellipsis; "... - and how to stop them" keeps its end).
-_PUBLISHER = re.compile(r"\s[-|–—]\s(?:(?:[A-Z0-9][^\s]*|\.\.\.|…)(?:\s+|$)){1,4}$")
-
-
-def headline_news(title: str) -> str:
-    """``title`` without its publisher's name (the reader would mark "USA Today" as readily as the news): a quarter
-    of the held-out weeks' headlines end in one."""
-    return _PUBLISHER.sub("", title).strip()

@@ -23,7 +23,7 @@ from rag.chunk import sentence_spans
 from rag.errors import RagError
 from rag.reader.base import SentenceInput
 from rag.reader.features import overlap
-from rag.text import SCALES, SMALL_NUMBERS, TENS, normalize_answer
+from rag.text import SCALES, SMALL_NUMBERS, TENS, headline_news, normalize_answer
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Candidate:
     span: tuple[int, int] | None
     from_evidence: bool
     overlap: float
+    headline: bool = False  # an article's headline, read as a sentence of its own (as headline_span reads it)
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,22 @@ def holds_answer(answers: Sequence[str], sentence: str) -> bool:
     return any(len(a) >= 2 and f" {a} " in norm for a in (normalize_answer(x) for x in answers))
 
 
-def candidates(q: TrainQuestion, corpus: dict[str, dict]) -> list[Candidate]:
-    """Every sentence of ``q``'s evidence and search-result articles, labelled, in reading order."""
+def candidates(q: TrainQuestion, corpus: dict[str, dict], headlines: bool = False) -> list[Candidate]:
+    """Every sentence of ``q``'s evidence and search-result articles, labelled, in reading order; with
+    ``headlines``, each article's headline too (without its publisher's name), before its sentences."""
     out: list[Candidate] = []
     sources = [("", q.as_of, q.evidence, True)] if q.evidence else []
     sources += [(corpus[d]["title"], corpus[d]["published"], corpus[d]["text"], False) for d in q.doc_ids
                 if d in corpus]
     seen: set[str] = set()
     for title, published, text, from_evidence in sources:
+        news = headline_news(title) if headlines else ""
+        if len(news.split()) >= MIN_WORDS and news not in seen:
+            seen.add(news)
+            label = int(holds_answer(q.answers, news))
+            out.append(Candidate(SentenceInput(news, news, published), label,
+                                 answer_span(q.answers, news) if label else None, False, overlap(q.question, news),
+                                 headline=True))
         for s, e in sentence_spans(text):
             sentence = " ".join(text[s:e].split())
             if len(sentence.split()) < MIN_WORDS or sentence in seen:
@@ -190,15 +199,22 @@ def unanswerable_group(q: TrainQuestion, cands: Sequence[Candidate], rng: random
 
 
 def groups(q: TrainQuestion, corpus: dict[str, dict], rng: random.Random, negatives: int = 3,
-           positives: int = 2, filler: Sequence[Candidate] = (), unanswerable: bool = False) -> list[Group]:
+           positives: int = 2, filler: Sequence[Candidate] = (), unanswerable: bool = False,
+           headlines: bool = False) -> list[Group]:
     """Up to ``positives`` groups for ``q``: each one positive (evidence sentences first, then the article
     sentences sharing most question words) with ``negatives`` hard negatives (most question words first, a
     sentence naming a wrong option always among them when there is one, one random sentence for variety). A
     question with too few sentences of its own (an evidence passage alone) is padded from ``filler``: sentences
     read for other questions of its week. With ``unanswerable``, a question none of whose sentences holds the
-    answer gives its :func:`unanswerable_group`."""
-    cands = candidates(q, corpus)
+    answer gives its :func:`unanswerable_group`. With ``headlines``, one group more whose positive is the headline
+    that states the answer, read as a sentence of its own as asking reads it (``rag.compose.reading.headline_span``),
+    when the question has a positive sentence too."""
+    cands = candidates(q, corpus, headlines)
+    heads = [c for c in cands if c.headline and c.label]
+    cands = [c for c in cands if not c.headline]
     pos = sorted((c for c in cands if c.label), key=lambda c: (not c.from_evidence, -c.overlap))[:positives]
+    if pos and heads:  # one group more, for the headline that states the answer best
+        pos.append(max(heads, key=lambda c: c.overlap))
     neg = [c for c in cands if not c.label]
     if not pos and unanswerable:
         group = unanswerable_group(q, cands, rng, negatives)
@@ -223,7 +239,7 @@ def groups(q: TrainQuestion, corpus: dict[str, dict], rng: random.Random, negati
 
 
 def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit: int | None = None,
-          unanswerable: bool = False, asked_index: Path | None = None,
+          unanswerable: bool = False, asked_index: Path | None = None, headlines: bool = False,
           ) -> tuple[list[Group], list[TrainQuestion], dict[str, dict]]:
     """(training groups, shuffled; held-out questions; the articles both need). ``limit`` keeps the first
     ``limit`` groups after shuffling (for a quick run); ``unanswerable`` adds the groups of questions whose
@@ -238,7 +254,7 @@ def build(folder: Path = DEFAULT_DATA, seed: int = 13, negatives: int = 3, limit
         if q.evidence:
             week.setdefault(q.as_of, []).extend(candidates(replace(q, doc_ids=()), corpus))
     out = [g for q in train for g in groups(q, corpus, rng, negatives, filler=week.get(q.as_of, ()),
-                                            unanswerable=unanswerable)]
+                                            unanswerable=unanswerable, headlines=headlines)]
     if asked_index is not None:
         from rag.reader import asked
 

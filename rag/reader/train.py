@@ -48,6 +48,7 @@ class TrainSettings:
     negatives: int = 3
     unanswerable: bool = True  # add the groups of questions whose articles do not state the answer
     asked_index: str = ""  # add the groups of what asking shortlists, from this index of the training weeks
+    headlines: bool = False  # add a group whose positive is a headline that states the answer
     groups_per_step: int = 8
     lr: float = 4e-5
     head_lr: float = 1e-3
@@ -119,7 +120,8 @@ def train(s: TrainSettings) -> Path:
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     groups, heldout, corpus = data.build(Path(s.data), seed=s.seed, negatives=s.negatives, limit=s.examples,
-                                         unanswerable=s.unanswerable, asked_index=s.asked_index or None)
+                                         unanswerable=s.unanswerable, asked_index=s.asked_index or None,
+                                         headlines=s.headlines)
     enc = Encoder(base / "tokenizer.json")
     net = ReaderNet.from_base(base)
     # The word embeddings stay as MiniLM learned them: 12M of its 23M weights, seen only sparsely by a few thousand
@@ -209,6 +211,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also train on the sentences that asking each training question shortlists: the composer's "
                    "best-scored and best-supported of what retrieval finds in this index of the training weeks' "
                    "articles (built there first when missing, about 15 minutes on 2 cores; default: none)")
+    p.add_argument("--headlines", action="store_true",
+                   help="also train on headlines that state the answer, read as sentences of their own (as asking "
+                   "reads the answering sentence's headline for the short answer): one group more a question")
     p.add_argument("--groups-per-step", type=int, default=d.groups_per_step, help="default %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="encoder learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
