@@ -18,6 +18,7 @@ _WORD = re.compile(r"[^\W\d_][\w'’]*")
 # Where a sentence starts, a word is capitalized whatever it is: its casing there says nothing.
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]['\"”’)]*\s+|[\"“(]\s*|\n\s*)$")
 _LOOK_BACK = 4
+MAX_RUN = 3
 
 
 def looks_lowercased(title: str) -> bool:
@@ -45,9 +46,11 @@ def recase_title(title: str, text: str) -> str:
             if any(done[i : i + n]) or n > 1 and not _adjacent(title, words[i : i + n]):
                 continue
             form = _usual_form(text, cased[i : i + n])
-            if form is None or i == 0 and not any(ch.isupper() for ch in form[0][1:]) and n == 1:
+            if form is None:
                 continue
-            if i == 0 and not any(ch.isupper() for ch in form[0][1:]):
+            if i == 0 and not any(ch.isupper() for ch in form[0][1:]):  # the first word keeps its capital alone
+                if n == 1:
+                    continue
                 form = [cased[0], *form[1:]]
             cased[i : i + n] = form
             done[i : i + n] = [True] * n
@@ -56,9 +59,6 @@ def recase_title(title: str, text: str) -> str:
         out += [title[at : m.start()], word]
         at = m.end()
     return "".join([*out, title[at:]])
-
-
-MAX_RUN = 3
 
 
 def _adjacent(title: str, run: list[re.Match[str]]) -> bool:
