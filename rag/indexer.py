@@ -8,7 +8,6 @@ crash loses at most the batch in flight.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import queue
@@ -24,7 +23,6 @@ from rag.chunk import chunk_article
 from rag.config import ChunkSettings, Settings
 from rag.ingest import read_inputs
 from rag.ingest.clean import text_hash
-from rag.ingest.titles import recase_title
 from rag.types import Article, Passage, Problem, Unchanged
 
 log = logging.getLogger(__name__)
@@ -105,7 +103,6 @@ def _prepare(items: Iterable[Article | Problem | Unchanged], settings: Settings,
         elif isinstance(item, Problem):
             batch.append(item)
         else:
-            item = _with_cased_title(item)
             digest = text_hash(item.text)
             unchanged = stored_hash(item.article_id) == digest
             batch.append(_Prepared(item, [] if unchanged else split(item, settings.chunk), digest))
@@ -117,12 +114,6 @@ def _prepare(items: Iterable[Article | Problem | Unchanged], settings: Settings,
             clock = time.perf_counter()
     if batch:
         yield batch
-
-
-def _with_cased_title(article: Article) -> Article:
-    """``article`` with a headline made from its web address cased as its text writes it (:mod:`rag.ingest.titles`)."""
-    title = recase_title(article.title, article.text)
-    return article if title == article.title else dataclasses.replace(article, title=title)
 
 
 def _background(gen: Iterator, depth: int = 4) -> Iterator:

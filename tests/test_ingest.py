@@ -98,6 +98,9 @@ def test_ingest_stores_the_cased_headline(hash_index: NewsIndex, tmp_path: Path)
                       "could not deliver the mandate. The pound rose after Truss spoke."}
     path = tmp_path / "cnn.jsonl"
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    # Cased where every reader's articles pass, so a Ray cluster splits and embeds what the index stores.
+    (article,) = list(read_inputs([str(path)]))
+    assert article.title == "Liz Truss government crisis Thursday"
     hash_index.ingest([str(path)])
     (title,) = hash_index.store.query("SELECT title FROM articles WHERE article_id = 'cnn-1'")[0]
     assert title == "Liz Truss government crisis Thursday"

@@ -16,6 +16,7 @@ from rag.ingest.html import read_html
 from rag.ingest.jsonl import read_jsonl
 from rag.ingest.raw import NOTHING, raw_hash
 from rag.ingest.text import read_text
+from rag.ingest.titles import with_cased_title
 from rag.ingest.url import fetch, is_url
 from rag.types import Article, Problem, Unchanged
 
@@ -85,6 +86,14 @@ def read_file(path: Path, known: Container[str] = NOTHING) -> Iterator[Read]:
 
 
 def _read_bytes(data: bytes, where: str, suffix: str, url: str = "", known: Container[str] = NOTHING) -> Iterator[Read]:
+    """What a file or fetched body holds, read by its suffix; every reader's articles pass here, so a headline made
+    from a web address is cased here (:func:`rag.ingest.titles.with_cased_title`) for every way in: a local ingest,
+    a Ray cluster's, a followed feed."""
+    for item in _parsed(data, where, suffix, url, known):
+        yield with_cased_title(item) if isinstance(item, Article) else item
+
+
+def _parsed(data: bytes, where: str, suffix: str, url: str = "", known: Container[str] = NOTHING) -> Iterator[Read]:
     if suffix not in JSONL and suffix not in FEED:  # one article a file or page: skipped whole when unchanged
         whole = raw_hash(data, f"{suffix} {url}")
         if whole in known:

@@ -9,10 +9,12 @@ casing its article uses most for it, away from the start of a sentence ("Patriot
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
 from rag.text import STOPWORDS
+from rag.types import Article
 
 _WORD = re.compile(r"[^\W\d_][\w'’]*")
 # Where a sentence starts, a word is capitalized whatever it is: its casing there says nothing.
@@ -28,6 +30,12 @@ def looks_lowercased(title: str) -> bool:
     nothing, and then casing it again changes nothing."""
     words = _WORD.findall(title)
     return len(words) >= 2 and all(w[0].islower() for w in words[1:])
+
+
+def with_cased_title(article: Article) -> Article:
+    """``article`` with its headline cased by :func:`recase_title`."""
+    title = recase_title(article.title, article.text)
+    return article if title == article.title else dataclasses.replace(article, title=title)
 
 
 def recase_title(title: str, text: str) -> str:
