@@ -5,8 +5,8 @@ answered. A declined question whose answer no recent article writes is declined 
     newsrag eval QUESTIONS --index DIR --report R.json
     python -m bench.corpus_ceiling QUESTIONS CORPUS.jsonl --report R.json
 
-An article "writes the answer" when its headline or text holds an accepted answer (SQuAD-normalized, on word
-boundaries, as ``newsrag eval`` counts ``contains``); "recent" is published within ``--days`` before the question's
+An article, read as ``newsrag ingest`` reads it, "writes the answer" when its headline or text holds an accepted
+answer as ``newsrag eval`` counts ``contains`` (``rag.evaluate.contains``); "recent" is published within ``--days`` before the question's
 ``as_of`` (RealTimeQA asks about the news of its week). A paraphrase ("nine years" for "Nine years" is the same; "the
 US" for "United States" is not) counts as not written, so the ceilings are a little low; an incidental match ("TRUE",
 "France") counts as written, so they are also a little high.
@@ -16,38 +16,27 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from rag.text import normalize_answer
+from rag.evaluate import EvalQuestion, contains_form, holds, load_questions
+from rag.ingest import read_inputs
+from rag.types import Article
 
 
-def load_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def writes(answers: list[str], text: str) -> bool:
-    """Whether ``text`` (already normalized, padded with spaces) holds one of ``answers``."""
-    return any(norm and f" {norm} " in text for norm in (normalize_answer(a) for a in answers))
-
-
-def _article_text(article: dict) -> str:
-    return f"{article.get('title') or ''} {article.get('text') or ''}"
-
-
-def ceiling(questions: list[dict], corpus: list[dict], days: int) -> dict[str, dict[str, bool]]:
-    """For each question id with answers: whether some article up to its ``as_of`` writes the answer ("any"), and
-    whether one published in the ``days`` before it does ("recent")."""
-    articles = [((a.get("published") or "")[:10], " " + normalize_answer(_article_text(a)) + " ") for a in corpus]
+def ceiling(questions: Sequence[EvalQuestion], corpus: Sequence[Article], days: int) -> dict[str, dict[str, bool]]:
+    """For each answerable question with answers, by id: whether some article up to its ``as_of`` writes the
+    answer ("any"), and whether one published in the ``days`` before it does ("recent")."""
+    articles = [((a.published or "")[:10], f" {contains_form(f'{a.title} {a.text}')} ") for a in corpus]
     out = {}
     for q in questions:
-        if not q.get("answers") or q.get("answerable") is False:
+        if not q.answers or not q.answerable:
             continue
-        as_of = q.get("as_of") or "9999-12-31"
-        since = (date.fromisoformat(as_of) - timedelta(days=days)).isoformat() if q.get("as_of") else ""
-        found = [day for day, text in articles if day <= as_of and writes(q["answers"], text)]
-        out[q["id"]] = {"any": bool(found), "recent": any(day >= since for day in found)}
+        as_of = q.as_of or "9999-12-31"
+        since = (date.fromisoformat(q.as_of) - timedelta(days=days)).isoformat() if q.as_of else ""
+        found = [day for day, text in articles if day <= as_of and holds(text, q.answers)]
+        out[q.qid] = {"any": bool(found), "recent": any(day >= since for day in found)}
     return out
 
 
@@ -55,13 +44,13 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.corpus_ceiling", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("questions", type=Path, help="the question set (JSONL: id, question, answers, as_of)")
-    p.add_argument("corpus", type=Path, help="the articles the index was built from (JSONL: title, text, published)")
+    p.add_argument("corpus", type=Path, help="the articles the index was built from (what `newsrag ingest` read)")
     p.add_argument("--report", type=Path, help="a `newsrag eval --report` of the same set: its declined questions "
                    "are checked against the corpus")
     p.add_argument("--days", type=int, default=30, help="how recent an article must be (default %(default)s days)")
     args = p.parse_args()
-    questions = load_jsonl(args.questions)
-    found = ceiling(questions, load_jsonl(args.corpus), args.days)
+    corpus = [a for a in read_inputs([args.corpus]) if isinstance(a, Article)]
+    found = ceiling(load_questions(args.questions), corpus, args.days)
     n = len(found)
     if not n:
         raise SystemExit(f"{args.questions}: no question with answers")

@@ -73,12 +73,20 @@ _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 
 def contains(text: str, answers: tuple[str, ...]) -> bool:
     """True when one of ``answers`` occurs in ``text`` as whole words, after SQuAD normalization."""
-    # Hyphens and slashes separate words here: SQuAD's normalization deletes them, which would glue
-    # "14-year-old" into one word and hide the answer "14".
-    # A possessive names its owner: "Vladimir Putin’s invasion" contains the answer "Vladimir Putin".
-    hay = f" {normalize_answer(_POSSESSIVE.sub('', _JOINERS.sub(' ', text)))} "
-    needles = (normalize_answer(_POSSESSIVE.sub("", _JOINERS.sub(" ", a))) for a in answers)
-    return any(f" {n} " in hay for n in needles if n)
+    return holds(f" {contains_form(text)} ", answers)
+
+
+def contains_form(text: str) -> str:
+    """``text`` as :func:`contains` compares it: SQuAD-normalized, with hyphens and slashes separating words (SQuAD's
+    normalization deletes them, which would glue "14-year-old" into one word and hide the answer "14") and without
+    possessives (a possessive names its owner: "Vladimir Putin’s invasion" contains the answer "Vladimir Putin")."""
+    return normalize_answer(_POSSESSIVE.sub("", _JOINERS.sub(" ", text)))
+
+
+def holds(hay: str, answers: tuple[str, ...]) -> bool:
+    """:func:`contains` for a ``hay`` already in :func:`contains_form` and padded with a space at each end: for
+    one text checked against many questions' answers."""
+    return any(f" {n} " in hay for n in map(contains_form, answers) if n)
 
 
 def exact_match(prediction: str, answers: tuple[str, ...]) -> bool:

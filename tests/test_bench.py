@@ -137,6 +137,8 @@ def test_cold_ask_times_fresh_processes_and_prints_the_median(tmp_path: Path, ca
 def test_corpus_ceiling_tells_a_declined_question_the_corpus_answers_from_one_it_does_not(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from bench import corpus_ceiling
+    from rag.evaluate import load_questions
+    from rag.ingest import read_inputs
 
     corpus = [{"title": "Seahawks win the Super Bowl", "text": "Seattle beat New England.", "published": "2026-02-08"},
               {"title": "Old news", "text": "Finland was the happiest country.", "published": "2020-03-20"},
@@ -146,13 +148,14 @@ def test_corpus_ceiling_tells_a_declined_question_the_corpus_answers_from_one_it
                  {"id": "q2", "question": "Which country is happiest?", "answers": ["Finland"], "as_of": "2026-03-19"},
                  {"id": "q3", "question": "What opens?", "answers": ["Moon base"], "as_of": "2026-02-10"},
                  {"id": "q4", "question": "Unanswerable?", "answers": [], "answerable": False}]
-    assert corpus_ceiling.ceiling(questions, corpus, days=30) == {
-        "q1": {"any": True, "recent": True},  # "Seahawks", on word boundaries, in the headline
+    for name, rows in (("q.jsonl", questions), ("c.jsonl", corpus)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    read = list(read_inputs([tmp_path / "c.jsonl"]))
+    assert corpus_ceiling.ceiling(load_questions(tmp_path / "q.jsonl"), read, days=30) == {
+        "q1": {"any": True, "recent": True},  # "Seahawks" in the headline, as eval's contains reads it
         "q2": {"any": True, "recent": False},  # written six years before
         "q3": {"any": False, "recent": False},  # written after the question was asked
     }
-    for name, rows in (("q.jsonl", questions), ("c.jsonl", corpus)):
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     report = {"per_question": [{"id": "q1", "abstained": True}, {"id": "q2", "abstained": True},
                                {"id": "q3", "abstained": False}, {"id": "q4", "abstained": True}]}
     (tmp_path / "r.json").write_text(json.dumps(report), encoding="utf-8")
